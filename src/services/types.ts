@@ -1,0 +1,33 @@
+/**
+ * services: the set of stores a client works with. The CLI and the daemon
+ * only see this interface: `openEmbedded(root)` serves it from a local root,
+ * `connect(address)` (src/services/remote.ts) from any containerd-compatible
+ * daemon over gRPC.
+ */
+import type { Store as ContentStore } from '../content/types.js';
+import type { ImageStore } from '../images/image.js';
+import type { Ctx } from '../internal/context.js';
+import type { LeaseManager } from '../leases/types.js';
+import type { NamespaceStore } from '../namespaces/types.js';
+
+export interface Services {
+  readonly content: ContentStore;
+  readonly namespaces: NamespaceStore;
+  readonly leases: LeaseManager;
+  readonly images: ImageStore;
+  /** Where the services live, for messages: a root directory or a socket address. */
+  readonly location: string;
+  close(): Promise<void>;
+}
+
+/** Runs fn under a fresh lease that is deleted afterwards (containerd's WithLease). */
+export async function withLease<T>(svc: Services, ctx: Ctx, fn: (ctx: Ctx) => Promise<T>, opts: { expire?: number } = {}): Promise<T> {
+  if (ctx.lease) return fn(ctx);
+  const expireMs = opts.expire ?? 24 * 3600 * 1000;
+  const lease = await svc.leases.create(ctx, { labels: { 'containerd.io/gc.expire': new Date(Date.now() + expireMs).toISOString().replace(/\.\d{3}Z$/, 'Z') } });
+  try {
+    return await fn({ ...ctx, lease: lease.id });
+  } finally {
+    await svc.leases.delete({ namespace: ctx.namespace }, lease).catch(() => undefined);
+  }
+}
