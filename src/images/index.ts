@@ -1,0 +1,5 @@
+/** images: media types, image documents, handlers and image helpers. */
+export * from './mediatypes.js';
+export * from './manifest.js';
+export * from './handlers.js';
+export * from './image.js';
