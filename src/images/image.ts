@@ -1,5 +1,6 @@
 /**
- * Images: the named image record, the store interface for records, and the
+ * images: the image record (a name pointing at a root descriptor) and the
+ * store of records, per namespace (containerd's images.Store); and the
  * helpers that read an image's content (containerd's images/image.go):
  * resolve the manifest for a platform, its config, rootfs diff ids, the
  * platforms an image offers, its packed size, and whether its content is
@@ -14,9 +15,7 @@ import { childrenHandler, ErrSkipDesc, filterPlatforms, handlers, limitManifests
 import { isConfig, isIndex, isManifest } from './mediatypes.js';
 import { readImageConfig, readIndex, readManifest, type Manifest } from './manifest.js';
 
-/** A named reference to a root descriptor (index or manifest). */
 export interface Image {
-  /** Required; to be pulled it must be a reference the resolvers understand. */
   name: string;
   labels: Record<string, string>;
   target: Descriptor;
@@ -24,26 +23,17 @@ export interface Image {
   updatedAt: Timestamp;
 }
 
-/** What create/update accept: timestamps are the store's to set. */
-export type ImageInput = Pick<Image, 'name' | 'target'> & Partial<Pick<Image, 'labels' | 'createdAt' | 'updatedAt'>>;
-
-export interface ImageDeleteOpts {
-  /** Run garbage collection of the image's resources before returning. */
-  sync?: boolean;
-}
-
-/** The image record store (implemented by the metadata DB). */
 export interface ImageStore {
   /** NotFound when absent. */
   get(ctx: Ctx, name: string): Promise<Image>;
-  /** Images matching any filter (none: all). */
+  /** Images matching any of the filters (fields: name, target.digest, target.mediatype, labels.*). */
   list(ctx: Ctx, filters?: string[]): Promise<Image[]>;
-  /** AlreadyExists when the name is taken. */
-  create(ctx: Ctx, img: ImageInput): Promise<Image>;
-  /** Replaces the record, or only the given fieldpaths (`labels`, `labels.k`, `target`, `annotations`…). */
-  update(ctx: Ctx, img: ImageInput, fieldpaths?: string[]): Promise<Image>;
-  /** NotFound when absent. */
-  delete(ctx: Ctx, name: string, opts?: ImageDeleteOpts): Promise<void>;
+  /** AlreadyExists when the name is taken; InvalidArgument for an empty name or bad target. */
+  create(ctx: Ctx, img: Pick<Image, 'name' | 'target'> & Partial<Image>): Promise<Image>;
+  /** Field paths: labels, labels.<k>, target, annotations…; none: replace labels and target. */
+  update(ctx: Ctx, img: Pick<Image, 'name'> & Partial<Image>, fieldpaths?: string[]): Promise<Image>;
+  /** NotFound when absent; sync runs a garbage collection before returning. */
+  delete(ctx: Ctx, name: string, opts?: { sync?: boolean }): Promise<void>;
 }
 
 /**
