@@ -3,3 +3,4 @@ export * from './mediatypes.js';
 export * from './manifest.js';
 export * from './handlers.js';
 export * from './image.js';
+export * from './helpers.js';
