@@ -1,0 +1,107 @@
+/**
+ * The `overlayfs` snapshotter: each snapshot owns `<root>/snapshots/<id>/fs`
+ * (its changes: overlay's upperdir, later a lowerdir of its children) and,
+ * when active, `work/` (overlay's workdir). Mounts, as containerd 1.6:
+ *
+ * - no parent: a bind of `fs` (rw; ro for a view), since overlay needs a lower;
+ * - view of one parent: a read-only bind of the parent's `fs`;
+ * - active with parents: `overlay` with `lowerdir=` the parents' `fs`, nearest
+ *   first, `upperdir=` and `workdir=` its own;
+ * - view of two or more parents: `overlay` with only `lowerdir=` (read-only).
+ *
+ * `index=off` is added when the kernel knows the option (with many layers
+ * sharing lowers, the inode index would tie a lower to one overlay).
+ * Usage of an active snapshot is measured on its `fs`; a committed one
+ * reports what was measured at commit.
+ */
+import { existsSync } from 'node:fs';
+import { chmod, lchown, mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Ctx } from '../../internal/context.js';
+import { failedPrecondition } from '../../errdefs/index.js';
+import type { Mount } from '../../mount/types.js';
+import { supportsOverlay } from '../../mount/index.js';
+import { LocalSnapshotter, type LocalOptions } from '../local.js';
+import type { SnapshotRecord, Transaction } from '../storage/metastore.js';
+import type { Kind, SnapshotOpts } from '../types.js';
+
+export interface OverlayOptions extends LocalOptions {
+  /** Skip the mount probe at open (the caller knows overlay works on root). */
+  skipCheck?: boolean;
+}
+
+/** Whether the running kernel's overlay module takes `index=`. */
+function kernelHasIndexOption(): boolean {
+  return existsSync('/sys/module/overlay/parameters/index');
+}
+
+export class OverlaySnapshotter extends LocalSnapshotter {
+  private readonly indexOff = kernelHasIndexOption();
+
+  /**
+   * Opens (creating) an overlay snapshotter rooted at root. Unless
+   * opts.skipCheck, first checks that overlay mounts work there
+   * (FailedPrecondition otherwise).
+   */
+  static async open(root: string, opts: OverlayOptions = {}): Promise<OverlaySnapshotter> {
+    const ms = await LocalSnapshotter.openStore(root);
+    if (!opts.skipCheck && !(await supportsOverlay(root))) {
+      await ms.close();
+      throw failedPrecondition(`overlayfs is not supported on ${root}`);
+    }
+    return new OverlaySnapshotter(root, ms, opts);
+  }
+
+  /** `snapshots/<id>/fs`. */
+  upperPath(id: string): string {
+    return join(this.snapshotDir(id), 'fs');
+  }
+
+  /** `snapshots/<id>/work`. */
+  workPath(id: string): string {
+    return join(this.snapshotDir(id), 'work');
+  }
+
+  protected usageDir(id: string): string {
+    return this.upperPath(id);
+  }
+
+  protected async createInTx(_ctx: Ctx, tx: Transaction, kind: Kind, key: string, parent: string | undefined, opts: SnapshotOpts | undefined) {
+    const td = await mkdtemp(join(this.snapshotsDir, 'new-'));
+    try {
+      await mkdir(join(td, 'fs'));
+      await chmod(join(td, 'fs'), 0o755);
+      if (kind === 'active') {
+        await mkdir(join(td, 'work'));
+        await chmod(join(td, 'work'), 0o711);
+      }
+      const record = tx.createSnapshot(kind, key, parent, opts);
+      if (record.parentIds.length > 0) {
+        // The root of the tree keeps the owner of the parent's root.
+        const st = await stat(this.upperPath(record.parentIds[0]));
+        await lchown(join(td, 'fs'), st.uid, st.gid);
+      }
+      const dir = this.snapshotDir(record.id);
+      await rename(td, dir);
+      return { record, dir };
+    } catch (err) {
+      await rm(td, { recursive: true, force: true }).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  protected mountsOf(s: SnapshotRecord): Mount[] {
+    if (s.parentIds.length === 0) {
+      return [{ type: 'bind', source: this.upperPath(s.id), options: [s.kind === 'view' ? 'ro' : 'rw', 'rbind'] }];
+    }
+    const options: string[] = [];
+    if (this.indexOff) options.push('index=off');
+    if (s.kind === 'active') {
+      options.push(`workdir=${this.workPath(s.id)}`, `upperdir=${this.upperPath(s.id)}`);
+    } else if (s.parentIds.length === 1) {
+      return [{ type: 'bind', source: this.upperPath(s.parentIds[0]), options: ['ro', 'rbind'] }];
+    }
+    options.push(`lowerdir=${s.parentIds.map((id) => this.upperPath(id)).join(':')}`);
+    return [{ type: 'overlay', source: 'overlay', options }];
+  }
+}
