@@ -16,7 +16,7 @@
  * - Labels are kept in memory only (the metadata store persists them).
  */
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { createReadStream, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { mkdir, open, readdir, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -106,6 +106,11 @@ export class LocalStore implements Store {
 
   async delete(_ctx: Ctx, dgst: string): Promise<void> {
     if (!this.removeBlob(dgst)) throw notFound(`content ${dgst}`);
+  }
+
+  /** @internal Labels given at commit (kept in memory, like update's). */
+  setCommitLabels(dgst: string, labels: Record<string, string> | undefined, at: Timestamp): void {
+    if (labels && Object.keys(labels).length) this.labels.set(dgst, { labels: { ...labels }, updatedAt: at });
   }
 
   /** Removes a blob file synchronously (for callers inside a DB transaction); false when absent. */
@@ -296,6 +301,11 @@ export class LocalWriter implements Writer {
       const target = this.store.blobPath(dgst);
       const dataPath = join(this.dir, 'data');
       mkdirSync(join(target, '..'), { recursive: true });
+      // The commit time becomes the blob's mtime (info.createdAt), as in containerd.
+      // utimes takes float seconds (~240 ns resolution): 1 µs ahead keeps it >= now.
+      const committedAt = now() + 1000n;
+      const secs = Number(committedAt / 1_000_000_000n) + Number(committedAt % 1_000_000_000n) / 1e9;
+      utimesSync(dataPath, secs, secs);
       // After publish ran, the ingest is spent: its data is in blobs/ (moved) or
       // the same blob was already there. Either way the ingest folder goes.
       let published = false;
@@ -315,6 +325,7 @@ export class LocalWriter implements Writer {
         }
       }
       if (!moved) throw alreadyExists(`content ${dgst}`);
+      this.store.setCommitLabels(dgst, opts.labels, committedAt);
       try {
         fsyncDir(join(target, '..'));
       } catch {
