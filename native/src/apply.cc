@@ -1,0 +1,914 @@
+// ApplySession: executes the filesystem operations planned by
+// src/archive/apply.ts, in order, on a libuv pool thread.
+//
+// Contract with the planner:
+//  - Every op path `p` is relative to the session root, clean ("a/b/c", no
+//    "." or ".." components, no leading slash) and its parent directories
+//    are real directories (the planner resolved symlinks like containerd's
+//    fs.RootPath). The session re-checks that: parents are opened with
+//    openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS), so a planner mistake
+//    fails the op (ELOOP/EXDEV) instead of writing outside the root.
+//  - The final component is never followed: files are created with
+//    O_CREAT|O_EXCL|O_NOFOLLOW, metadata uses fchown/fchmod/futimens on an
+//    fd or the *at(AT_SYMLINK_NOFOLLOW) calls; chmod skips symlinks.
+//  - Creating over an existing entry removes it first (recursively), except
+//    a directory over a directory, which is kept and gets the new metadata.
+//  - Ops run strictly in order; run() must not be called again before the
+//    previous promise settles. After a failure the session refuses more work.
+//
+// Op objects (all fields optional unless noted):
+//   t   op type (required, see OpType)   p  path (rel)    tg  link/symlink target
+//   d   Buffer[] data to append (FILE)   c  close the current file (FILE)
+//   u,g owner (chown when both present)  md permission bits (chmod when present)
+//   ts  [atimeSec, atimeNsec, mtimeSec, mtimeNsec]
+//   x   [name, Buffer, name, Buffer...]  extended attributes
+//   mode,dev  for MKNOD                  src  absolute source path (COPYUP, MKPARENT xattrs)
+//   xn,xv  SETXATTR name/value           q  TIMES: ignore a missing path
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <climits>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common.h"
+
+namespace distnative {
+
+namespace {
+
+enum OpType {
+  OP_FILE = 1,
+  OP_MKDIR = 2,
+  OP_MKPARENT = 3,
+  OP_SYMLINK = 4,
+  OP_LINK = 5,
+  OP_MKNOD = 6,
+  OP_RMALL = 7,
+  OP_WHITEOUT = 8,
+  OP_SETXATTR = 9,
+  OP_TIMES = 10,
+  OP_COPYUP = 11,
+};
+
+struct Op {
+  int type = 0;
+  std::string p, tg, src;
+  std::vector<iovec> data;
+  bool close = false, quiet = false;
+  bool chown = false;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  int perm = -1;
+  bool times = false;
+  timespec ts[2] = {};
+  std::vector<std::pair<std::string, std::string>> xattrs;
+  mode_t mode = 0;
+  dev_t dev = 0;
+  std::string xn, xv;
+};
+
+struct Batch {
+  std::vector<Op> ops;
+};
+
+inline void Close(int fd) {
+  if (fd >= 0) ::close(fd);
+}
+
+std::string Dirname(const std::string& rel, std::string* base) {
+  size_t i = rel.rfind('/');
+  if (i == std::string::npos) {
+    *base = rel;
+    return "";
+  }
+  *base = rel.substr(i + 1);
+  return rel.substr(0, i);
+}
+
+bool ValidRel(const std::string& rel) {
+  if (rel.empty()) return true;
+  if (rel[0] == '/' || rel.back() == '/') return false;
+  size_t start = 0;
+  while (start <= rel.size()) {
+    size_t end = rel.find('/', start);
+    if (end == std::string::npos) end = rel.size();
+    std::string c = rel.substr(start, end - start);
+    if (c.empty() || c == "." || c == "..") return false;
+    start = end + 1;
+  }
+  return true;
+}
+
+// Removes dfd/name recursively without following symlinks. Missing is fine.
+int RemoveAt(int dfd, const char* name, bool* removedDir) {
+  if (::unlinkat(dfd, name, 0) == 0) return 0;
+  int e = errno;
+  if (e == ENOENT) return 0;
+  if (e != EISDIR && e != EPERM) return e;
+  int sub = ::openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (sub < 0) {
+    if (errno == ENOENT) return 0;
+    return errno == ENOTDIR ? e : errno;
+  }
+  DIR* d = ::fdopendir(sub);
+  if (!d) {
+    int e2 = errno;
+    Close(sub);
+    return e2;
+  }
+  std::vector<std::string> names;
+  errno = 0;
+  while (dirent* ent = ::readdir(d)) {
+    if (std::strcmp(ent->d_name, ".") == 0 || std::strcmp(ent->d_name, "..") == 0) continue;
+    names.emplace_back(ent->d_name);
+  }
+  int rerr = errno;
+  if (rerr) {
+    ::closedir(d);
+    return rerr;
+  }
+  int r = 0;
+  for (const auto& n : names) {
+    r = RemoveAt(::dirfd(d), n.c_str(), removedDir);
+    if (r) break;
+  }
+  ::closedir(d);
+  if (r) return r;
+  if (::unlinkat(dfd, name, AT_REMOVEDIR) != 0 && errno != ENOENT) return errno;
+  *removedDir = true;
+  return 0;
+}
+
+bool IgnorableXattrError(int err, const std::string& name, bool regularOrDir) {
+  // containerd: ENOTSUP is ignored; EPERM on user.* for non-regular, non-dir files too.
+  if (err == ENOTSUP) return true;
+  if (err == EPERM && name.rfind("user.", 0) == 0 && !regularOrDir) return true;
+  return false;
+}
+
+class ApplySession : public Napi::ObjectWrap<ApplySession> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "ApplySession",
+                       {InstanceMethod<&ApplySession::Run>("run"), InstanceMethod<&ApplySession::CloseJs>("close")});
+  }
+
+  explicit ApplySession(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ApplySession>(info) {
+    if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(info.Env(), "root must be a string");
+    root_ = info[0].As<Napi::String>().Utf8Value();
+    while (root_.size() > 1 && root_.back() == '/') root_.pop_back();
+    rootfd_ = ::open(root_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (rootfd_ < 0) throw ErrnoError(info.Env(), errno, "open", root_);
+  }
+
+  ~ApplySession() override { CloseAll(); }
+
+  // Worker-thread side.
+  void Execute(Batch& b, Failure& f) {
+    for (size_t i = 0; i < b.ops.size(); i++) {
+      if (!Exec(b.ops[i], f)) {
+        f.index = static_cast<long>(i);
+        failed_ = true;
+        Close(curfd_);
+        curfd_ = -1;
+        return;
+      }
+    }
+  }
+
+  bool busy_ = false;
+  bool failed_ = false;
+
+ private:
+  std::string root_;
+  int rootfd_ = -1;
+  int curfd_ = -1;  // the regular file being written
+  std::string curpath_;
+  std::string cacheRel_;
+  int cachefd_ = -1;
+
+  void CloseAll() {
+    Close(curfd_);
+    curfd_ = -1;
+    DropCache();
+    Close(rootfd_);
+    rootfd_ = -1;
+  }
+
+  void DropCache() {
+    Close(cachefd_);
+    cachefd_ = -1;
+    cacheRel_.clear();
+  }
+
+  std::string Full(const std::string& rel) const { return rel.empty() ? root_ : root_ + "/" + rel; }
+
+  // Opens rel (a directory beneath root, no symlinks allowed) as O_PATH.
+  int OpenBeneath(const std::string& rel, Failure& f) {
+    if (!ValidRel(rel)) {
+      f.set(EINVAL, "openat2", Full(rel));
+      return -1;
+    }
+    if (rel.empty()) return ::dup(rootfd_);
+    open_how how{};
+    how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+    for (int attempt = 0; attempt < 8; attempt++) {
+      long fd = ::syscall(SYS_openat2, rootfd_, rel.c_str(), &how, sizeof how);
+      if (fd >= 0) return static_cast<int>(fd);
+      if (errno == EAGAIN) continue;
+      if (errno != ENOSYS && errno != EPERM) {
+        f.set(errno, "openat2", Full(rel));
+        return -1;
+      }
+      break;  // no openat2 (or blocked by seccomp): walk component by component
+    }
+    int cur = ::dup(rootfd_);
+    size_t start = 0;
+    while (cur >= 0 && start < rel.size()) {
+      size_t end = rel.find('/', start);
+      if (end == std::string::npos) end = rel.size();
+      std::string c = rel.substr(start, end - start);
+      int next = ::openat(cur, c.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      int e = errno;
+      Close(cur);
+      if (next < 0) {
+        f.set(e == ELOOP ? ELOOP : e, "openat", Full(rel.substr(0, end)));
+        return -1;
+      }
+      cur = next;
+      start = end + 1;
+    }
+    return cur;
+  }
+
+  // Parent directory fd of rel (cached; owned by the session, do not close).
+  int Parent(const std::string& rel, std::string* base, Failure& f) {
+    if (rel.empty()) {
+      f.set(EINVAL, "resolve", root_);
+      return -1;
+    }
+    std::string dir = Dirname(rel, base);
+    if (dir.empty()) return rootfd_;
+    if (cachefd_ >= 0 && dir == cacheRel_) return cachefd_;
+    int fd = OpenBeneath(dir, f);
+    if (fd < 0) return -1;
+    DropCache();
+    cachefd_ = fd;
+    cacheRel_ = dir;
+    return fd;
+  }
+
+  int Remove(int dfd, const std::string& base) {
+    bool removedDir = false;
+    int r = RemoveAt(dfd, base.c_str(), &removedDir);
+    // A removed directory may be (an ancestor of) the cached parent, unless it
+    // was removed from inside the cached parent itself.
+    if (removedDir && dfd != cachefd_) DropCache();
+    return r;
+  }
+
+  bool SetXattrs(const Op& op, int fd, const std::string& path, bool regularOrDir, Failure& f) {
+    for (const auto& kv : op.xattrs) {
+      int r = fd >= 0 ? ::fsetxattr(fd, kv.first.c_str(), kv.second.data(), kv.second.size(), 0)
+                      : ::lsetxattr(path.c_str(), kv.first.c_str(), kv.second.data(), kv.second.size(), 0);
+      if (r != 0 && !IgnorableXattrError(errno, kv.first, regularOrDir)) {
+        f.set(errno, fd >= 0 ? "fsetxattr" : "lsetxattr", path);
+        f.dest = kv.first;
+        return false;
+      }
+    }
+    return true;
+  }
+
+  // Copies non-trusted xattrs of src onto dst (fd or path); XATTR_CREATE, ignoring ENOTSUP/ENODATA/EEXIST.
+  bool CopyXattrs(const std::string& src, int dstfd, const std::string& dst, Failure& f) {
+    std::vector<char> names(1024);
+    ssize_t n;
+    for (;;) {
+      n = ::llistxattr(src.c_str(), names.data(), names.size());
+      if (n >= 0) break;
+      if (errno == ENOTSUP || errno == ENODATA) return true;
+      if (errno != ERANGE) {
+        f.set(errno, "llistxattr", src);
+        return false;
+      }
+      ssize_t need = ::llistxattr(src.c_str(), nullptr, 0);
+      if (need < 0) {
+        f.set(errno, "llistxattr", src);
+        return false;
+      }
+      names.resize(static_cast<size_t>(need) + 1);
+    }
+    std::vector<char> val(256);
+    for (ssize_t i = 0; i < n;) {
+      std::string name(names.data() + i);
+      i += static_cast<ssize_t>(name.size()) + 1;
+      if (name.empty() || name.rfind("trusted.", 0) == 0) continue;
+      ssize_t vl;
+      for (;;) {
+        vl = ::lgetxattr(src.c_str(), name.c_str(), val.data(), val.size());
+        if (vl >= 0 || errno != ERANGE) break;
+        ssize_t need = ::lgetxattr(src.c_str(), name.c_str(), nullptr, 0);
+        if (need < 0) break;
+        val.resize(static_cast<size_t>(need) + 1);
+      }
+      if (vl < 0) {
+        if (errno == ENOTSUP || errno == ENODATA) continue;
+        f.set(errno, "lgetxattr", src);
+        return false;
+      }
+      int r = dstfd >= 0 ? ::fsetxattr(dstfd, name.c_str(), val.data(), static_cast<size_t>(vl), XATTR_CREATE)
+                         : ::lsetxattr(dst.c_str(), name.c_str(), val.data(), static_cast<size_t>(vl), XATTR_CREATE);
+      if (r != 0 && errno != ENOTSUP && errno != ENODATA && errno != EEXIST) {
+        f.set(errno, "lsetxattr", dst);
+        return false;
+      }
+    }
+    return true;
+  }
+
+  // chown, xattrs, chmod, times on an open fd (regular files, directories).
+  bool FdMeta(const Op& op, int fd, const std::string& path, Failure& f) {
+    if (op.chown && ::fchown(fd, op.uid, op.gid) != 0) {
+      f.set(errno, "fchown", path);
+      return false;
+    }
+    if (!SetXattrs(op, fd, path, true, f)) return false;
+    if (op.perm >= 0 && ::fchmod(fd, static_cast<mode_t>(op.perm)) != 0) {
+      f.set(errno, "fchmod", path);
+      return false;
+    }
+    if (op.times && ::futimens(fd, op.ts) != 0) {
+      f.set(errno, "futimens", path);
+      return false;
+    }
+    return true;
+  }
+
+  // The same by name, never following a final symlink (links, devices, fifos).
+  bool AtMeta(const Op& op, int dfd, const std::string& base, const std::string& path, Failure& f) {
+    if (op.chown && ::fchownat(dfd, base.c_str(), op.uid, op.gid, AT_SYMLINK_NOFOLLOW) != 0) {
+      f.set(errno, "lchown", path);
+      return false;
+    }
+    bool needStat = !op.xattrs.empty() || op.perm >= 0;
+    struct stat st {};
+    if (needStat && ::fstatat(dfd, base.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      f.set(errno, "lstat", path);
+      return false;
+    }
+    if (!op.xattrs.empty() && !SetXattrs(op, -1, path, S_ISREG(st.st_mode) || S_ISDIR(st.st_mode), f)) return false;
+    // lchmod as containerd on Linux: symlinks are skipped, anything else is chmod-ed
+    // (the name is not a symlink, so fchmodat cannot follow one).
+    if (op.perm >= 0 && !S_ISLNK(st.st_mode) && ::fchmodat(dfd, base.c_str(), static_cast<mode_t>(op.perm), 0) != 0) {
+      f.set(errno, "chmod", path);
+      return false;
+    }
+    if (op.times && ::utimensat(dfd, base.c_str(), op.ts, AT_SYMLINK_NOFOLLOW) != 0) {
+      f.set(errno, "utimensat", path);
+      return false;
+    }
+    return true;
+  }
+
+  bool WriteAll(const Op& op, Failure& f) {
+    size_t i = 0;
+    std::vector<iovec> iov(op.data.begin(), op.data.end());
+    while (i < iov.size()) {
+      int cnt = static_cast<int>(std::min<size_t>(iov.size() - i, IOV_MAX));
+      ssize_t n = ::writev(curfd_, &iov[i], cnt);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        f.set(errno, "write", Full(curpath_));
+        return false;
+      }
+      size_t left = static_cast<size_t>(n);
+      while (i < iov.size() && left >= iov[i].iov_len) {
+        left -= iov[i].iov_len;
+        i++;
+      }
+      if (left > 0) {
+        iov[i].iov_base = static_cast<char*>(iov[i].iov_base) + left;
+        iov[i].iov_len -= left;
+      }
+      while (i < iov.size() && iov[i].iov_len == 0) i++;
+    }
+    return true;
+  }
+
+  // Runs create(dfd, base); on EEXIST removes the entry and retries once.
+  template <typename F>
+  bool CreateReplacing(int dfd, const std::string& base, const std::string& path, const char* sc, F create,
+                       Failure& f) {
+    if (create() == 0) return true;
+    if (errno != EEXIST) {
+      f.set(errno, sc, path);
+      return false;
+    }
+    int r = Remove(dfd, base);
+    if (r) {
+      f.set(r, "unlink", path);
+      return false;
+    }
+    if (create() != 0) {
+      f.set(errno, sc, path);
+      return false;
+    }
+    return true;
+  }
+
+  bool Exec(Op& op, Failure& f) {
+    std::string base;
+    switch (op.type) {
+      case OP_FILE: {
+        if (!op.p.empty() || curfd_ < 0) {
+          if (curfd_ >= 0) {
+            f.message = "internal: file op opened while another file is open";
+            return false;
+          }
+          int dfd = Parent(op.p, &base, f);
+          if (dfd < 0) return false;
+          std::string path = Full(op.p);
+          int fd = -1;
+          auto create = [&]() {
+            fd = ::openat(dfd, base.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+            return fd < 0 ? -1 : 0;
+          };
+          if (!CreateReplacing(dfd, base, path, "open", create, f)) return false;
+          curfd_ = fd;
+          curpath_ = op.p;
+        }
+        if (!op.data.empty() && !WriteAll(op, f)) return false;
+        if (op.close) {
+          std::string path = Full(curpath_);
+          bool ok = FdMeta(op, curfd_, path, f);
+          int r = ::close(curfd_);
+          curfd_ = -1;
+          if (!ok) return false;
+          if (r != 0) {
+            f.set(errno, "close", path);
+            return false;
+          }
+        }
+        return true;
+      }
+      case OP_MKDIR: {
+        int dfd = Parent(op.p, &base, f);
+        if (dfd < 0) return false;
+        std::string path = Full(op.p);
+        mode_t m = op.perm >= 0 ? static_cast<mode_t>(op.perm) : 0755;
+        if (::mkdirat(dfd, base.c_str(), m) != 0) {
+          if (errno != EEXIST) {
+            f.set(errno, "mkdir", path);
+            return false;
+          }
+          struct stat st {};
+          if (::fstatat(dfd, base.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+            f.set(errno, "lstat", path);
+            return false;
+          }
+          if (!S_ISDIR(st.st_mode)) {
+            int r = Remove(dfd, base);
+            if (r) {
+              f.set(r, "unlink", path);
+              return false;
+            }
+            if (::mkdirat(dfd, base.c_str(), m) != 0) {
+              f.set(errno, "mkdir", path);
+              return false;
+            }
+          }
+        }
+        int fd = ::openat(dfd, base.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0) {
+          f.set(errno, "open", path);
+          return false;
+        }
+        bool ok = FdMeta(op, fd, path, f);
+        Close(fd);
+        return ok;
+      }
+      case OP_MKPARENT: {
+        int dfd = Parent(op.p, &base, f);
+        if (dfd < 0) return false;
+        std::string path = Full(op.p);
+        if (::mkdirat(dfd, base.c_str(), 0755) != 0) {
+          int e = errno;
+          struct stat st {};
+          if (e == EEXIST && ::fstatat(dfd, base.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
+            return true;  // raced into existence as a directory: keep it as is
+          }
+          f.set(e == EEXIST ? ENOTDIR : e, "mkdir", path);
+          return false;
+        }
+        int fd = ::openat(dfd, base.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0) {
+          f.set(errno, "open", path);
+          return false;
+        }
+        bool ok = true;
+        if (op.perm < 0) op.perm = 0755;  // explicit chmod: no umask on created parents
+        ok = FdMeta(op, fd, path, f);
+        if (ok && !op.src.empty()) ok = CopyXattrs(op.src, fd, path, f);
+        Close(fd);
+        return ok;
+      }
+      case OP_SYMLINK: {
+        int dfd = Parent(op.p, &base, f);
+        if (dfd < 0) return false;
+        std::string path = Full(op.p);
+        auto create = [&]() { return ::symlinkat(op.tg.c_str(), dfd, base.c_str()); };
+        if (!CreateReplacing(dfd, base, path, "symlink", create, f)) return false;
+        return AtMeta(op, dfd, base, path, f);
+      }
+      case OP_LINK: {
+        std::string tbase;
+        std::string tdir = Dirname(op.tg, &tbase);
+        if (op.tg.empty() || tbase.empty()) {
+          f.set(EINVAL, "link", Full(op.tg), Full(op.p));
+          return false;
+        }
+        int tfd = OpenBeneath(tdir, f);
+        if (tfd < 0) return false;
+        int dfd = Parent(op.p, &base, f);
+        if (dfd < 0) {
+          Close(tfd);
+          return false;
+        }
+        std::string path = Full(op.p);
+        auto create = [&]() { return ::linkat(tfd, tbase.c_str(), dfd, base.c_str(), 0); };
+        bool ok = CreateReplacing(dfd, base, path, "link", create, f);
+        Close(tfd);
+        if (!ok) {
+          f.path = Full(op.tg);
+          f.dest = path;
+          return false;
+        }
+        return AtMeta(op, dfd, base, path, f);
+      }
+      case OP_MKNOD: {
+        int dfd = Parent(op.p, &base, f);
+        if (dfd < 0) return false;
+        std::string path = Full(op.p);
+        auto create = [&]() { return ::mknodat(dfd, base.c_str(), op.mode, op.dev); };
+        if (!CreateReplacing(dfd, base, path, "mknod", create, f)) return false;
+        return AtMeta(op, dfd, base, path, f);
+      }
+      case OP_RMALL: {
+        if (op.p.empty()) {
+          f.set(EINVAL, "rmall", root_);
+          return false;
+        }
+        std::string dir = Dirname(op.p, &base);
+        Failure pf;
+        int dfd = dir.empty() ? rootfd_ : Parent(op.p, &base, pf);
+        if (dfd < 0) {
+          if (pf.err == ENOENT || pf.err == ENOTDIR) return true;  // nothing there to remove
+          f = pf;
+          return false;
+        }
+        int r = Remove(dfd, base);
+        if (r) {
+          f.set(r, "unlink", Full(op.p));
+          return false;
+        }
+        return true;
+      }
+      case OP_WHITEOUT: {
+        int dfd = Parent(op.p, &base, f);
+        if (dfd < 0) return false;
+        std::string path = Full(op.p);
+        auto create = [&]() { return ::mknodat(dfd, base.c_str(), S_IFCHR, makedev(0, 0)); };
+        if (!CreateReplacing(dfd, base, path, "mknod", create, f)) return false;
+        if (op.chown && ::fchownat(dfd, base.c_str(), op.uid, op.gid, AT_SYMLINK_NOFOLLOW) != 0) {
+          f.set(errno, "lchown", path);
+          return false;
+        }
+        return true;
+      }
+      case OP_SETXATTR: {
+        std::string path = Full(op.p);
+        if (!op.p.empty()) {
+          // verify the parent chain before touching the path by name
+          int dfd = Parent(op.p, &base, f);
+          if (dfd < 0) return false;
+        }
+        if (::lsetxattr(path.c_str(), op.xn.c_str(), op.xv.data(), op.xv.size(), 0) != 0) {
+          f.set(errno, "lsetxattr", path);
+          f.dest = op.xn;
+          return false;
+        }
+        return true;
+      }
+      case OP_TIMES: {
+        std::string path = Full(op.p);
+        int r;
+        if (op.p.empty()) {
+          r = ::utimensat(AT_FDCWD, root_.c_str(), op.ts, AT_SYMLINK_NOFOLLOW);
+        } else {
+          Failure pf;
+          int dfd = Parent(op.p, &base, pf);
+          if (dfd < 0) {
+            if (op.quiet && pf.err == ENOENT) return true;
+            f = pf;
+            return false;
+          }
+          r = ::utimensat(dfd, base.c_str(), op.ts, AT_SYMLINK_NOFOLLOW);
+        }
+        if (r != 0) {
+          if (op.quiet && errno == ENOENT) return true;
+          f.set(errno, "utimensat", path);
+          return false;
+        }
+        return true;
+      }
+      case OP_COPYUP:
+        return CopyUp(op, f);
+      default:
+        f.message = "internal: unknown op type " + std::to_string(op.type);
+        return false;
+    }
+  }
+
+  // Copies the object at op.src (absolute, in a lower layer) to op.p with its
+  // owner, mode, times and non-trusted xattrs (overlay's copy-up).
+  bool CopyUp(Op& op, Failure& f) {
+    std::string base;
+    int dfd = Parent(op.p, &base, f);
+    if (dfd < 0) return false;
+    std::string path = Full(op.p);
+    struct stat st {};
+    if (::lstat(op.src.c_str(), &st) != 0) {
+      f.set(errno, "lstat", op.src);
+      return false;
+    }
+    timespec ts[2] = {st.st_atim, st.st_mtim};
+    if (S_ISREG(st.st_mode)) {
+      int in = ::open(op.src.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+      if (in < 0) {
+        f.set(errno, "open", op.src);
+        return false;
+      }
+      int out = -1;
+      auto create = [&]() {
+        out = ::openat(dfd, base.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        return out < 0 ? -1 : 0;
+      };
+      if (!CreateReplacing(dfd, base, path, "open", create, f)) {
+        Close(in);
+        return false;
+      }
+      bool ok = true;
+      for (;;) {
+        ssize_t n = ::copy_file_range(in, nullptr, out, nullptr, 1 << 30, 0);
+        if (n == 0) break;
+        if (n > 0) continue;
+        if (errno == EINTR) continue;
+        if (errno != EXDEV && errno != ENOSYS && errno != EINVAL && errno != EOPNOTSUPP) {
+          f.set(errno, "copy_file_range", path);
+          ok = false;
+          break;
+        }
+        std::vector<char> buf(1 << 20);
+        for (;;) {
+          ssize_t r = ::read(in, buf.data(), buf.size());
+          if (r == 0) break;
+          if (r < 0) {
+            if (errno == EINTR) continue;
+            f.set(errno, "read", op.src);
+            ok = false;
+            break;
+          }
+          for (ssize_t w = 0; w < r;) {
+            ssize_t k = ::write(out, buf.data() + w, static_cast<size_t>(r - w));
+            if (k < 0) {
+              if (errno == EINTR) continue;
+              f.set(errno, "write", path);
+              ok = false;
+              break;
+            }
+            w += k;
+          }
+          if (!ok) break;
+        }
+        break;
+      }
+      if (ok && ::fchown(out, st.st_uid, st.st_gid) != 0) {
+        f.set(errno, "fchown", path);
+        ok = false;
+      }
+      if (ok) ok = CopyXattrs(op.src, out, path, f);
+      if (ok && ::fchmod(out, st.st_mode & 07777) != 0) {
+        f.set(errno, "fchmod", path);
+        ok = false;
+      }
+      if (ok && ::futimens(out, ts) != 0) {
+        f.set(errno, "futimens", path);
+        ok = false;
+      }
+      Close(in);
+      Close(out);
+      return ok;
+    }
+    if (S_ISLNK(st.st_mode)) {
+      std::vector<char> buf(static_cast<size_t>(st.st_size) + 2 > 4096 ? static_cast<size_t>(st.st_size) + 2 : 4096);
+      ssize_t n = ::readlink(op.src.c_str(), buf.data(), buf.size() - 1);
+      if (n < 0) {
+        f.set(errno, "readlink", op.src);
+        return false;
+      }
+      std::string target(buf.data(), static_cast<size_t>(n));
+      auto create = [&]() { return ::symlinkat(target.c_str(), dfd, base.c_str()); };
+      if (!CreateReplacing(dfd, base, path, "symlink", create, f)) return false;
+    } else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) || S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)) {
+      auto create = [&]() { return ::mknodat(dfd, base.c_str(), st.st_mode, st.st_rdev); };
+      if (!CreateReplacing(dfd, base, path, "mknod", create, f)) return false;
+    } else {
+      f.set(EPERM, "copyup", op.src, path);
+      return false;
+    }
+    if (::fchownat(dfd, base.c_str(), st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) != 0) {
+      f.set(errno, "lchown", path);
+      return false;
+    }
+    if (!CopyXattrs(op.src, -1, path, f)) return false;
+    if (!S_ISLNK(st.st_mode) && ::fchmodat(dfd, base.c_str(), st.st_mode & 07777, 0) != 0) {
+      f.set(errno, "chmod", path);
+      return false;
+    }
+    if (::utimensat(dfd, base.c_str(), ts, AT_SYMLINK_NOFOLLOW) != 0) {
+      f.set(errno, "utimensat", path);
+      return false;
+    }
+    return true;
+  }
+
+  Napi::Value Run(const Napi::CallbackInfo& info);
+  Napi::Value CloseJs(const Napi::CallbackInfo& info) {
+    if (busy_) throw Napi::Error::New(info.Env(), "ApplySession.close: a batch is still running");
+    CloseAll();
+    return info.Env().Undefined();
+  }
+
+  friend class BatchWorker;
+};
+
+class BatchWorker : public Napi::AsyncWorker {
+ public:
+  BatchWorker(Napi::Env env, ApplySession* s, Napi::Object self, Napi::Array ops, std::unique_ptr<Batch> b)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), session_(s), batch_(std::move(b)) {
+    // keep the session and the data buffers alive while the pool thread uses them
+    self_ = Napi::Persistent(self);
+    ops_ = Napi::Persistent(ops.As<Napi::Object>());
+  }
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override { session_->Execute(*batch_, failure_); }
+  void OnOK() override {
+    session_->busy_ = false;
+    if (failure_.ok()) {
+      deferred_.Resolve(Env().Undefined());
+    } else {
+      deferred_.Reject(failure_.ToError(Env()).Value());
+    }
+  }
+  void OnError(const Napi::Error& e) override {
+    session_->busy_ = false;
+    deferred_.Reject(e.Value());
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  ApplySession* session_;
+  std::unique_ptr<Batch> batch_;
+  Napi::ObjectReference self_, ops_;
+  Failure failure_;
+};
+
+// Property names, created once per run() (references to primitives need a newer Node-API).
+struct Keys {
+  Napi::String t, p, d, c, u, g, md, ts, x, tg, mode, dev, src, xn, xv, q;
+  explicit Keys(Napi::Env env)
+      : t(Napi::String::New(env, "t")),
+        p(Napi::String::New(env, "p")),
+        d(Napi::String::New(env, "d")),
+        c(Napi::String::New(env, "c")),
+        u(Napi::String::New(env, "u")),
+        g(Napi::String::New(env, "g")),
+        md(Napi::String::New(env, "md")),
+        ts(Napi::String::New(env, "ts")),
+        x(Napi::String::New(env, "x")),
+        tg(Napi::String::New(env, "tg")),
+        mode(Napi::String::New(env, "mode")),
+        dev(Napi::String::New(env, "dev")),
+        src(Napi::String::New(env, "src")),
+        xn(Napi::String::New(env, "xn")),
+        xv(Napi::String::New(env, "xv")),
+        q(Napi::String::New(env, "q")) {}
+};
+
+std::string Str(Napi::Value v) { return v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string(); }
+
+std::string BinStr(Napi::Value v) {
+  if (v.IsBuffer()) {
+    auto b = v.As<Napi::Buffer<char>>();
+    return std::string(b.Data(), b.Length());
+  }
+  return Str(v);
+}
+
+Napi::Value ApplySession::Run(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (busy_) throw Napi::Error::New(env, "ApplySession.run: previous batch still running");
+  if (failed_) throw Napi::Error::New(env, "ApplySession.run: session failed earlier");
+  if (rootfd_ < 0) throw Napi::Error::New(env, "ApplySession.run: session closed");
+  if (info.Length() < 1 || !info[0].IsArray()) throw Napi::TypeError::New(env, "ops must be an array");
+  Napi::Array arr = info[0].As<Napi::Array>();
+  Keys k(env);
+  Keys* keys = &k;
+  auto batch = std::make_unique<Batch>();
+  uint32_t n = arr.Length();
+  batch->ops.resize(n);
+  for (uint32_t i = 0; i < n; i++) {
+    Napi::Value v = arr.Get(i);
+    if (!v.IsObject()) throw Napi::TypeError::New(env, "op must be an object");
+    Napi::Object o = v.As<Napi::Object>();
+    Op& op = batch->ops[i];
+    op.type = o.Get(keys->t).As<Napi::Number>().Int32Value();
+    op.p = Str(o.Get(keys->p));
+    if (!ValidRel(op.p)) throw Napi::TypeError::New(env, "op path must be clean and relative: " + op.p);
+    Napi::Value d = o.Get(keys->d);
+    if (d.IsArray()) {
+      Napi::Array da = d.As<Napi::Array>();
+      uint32_t dn = da.Length();
+      op.data.reserve(dn);
+      for (uint32_t j = 0; j < dn; j++) {
+        Napi::Value bv = da.Get(j);
+        if (!bv.IsTypedArray()) throw Napi::TypeError::New(env, "data must be Uint8Arrays");
+        auto ta = bv.As<Napi::Uint8Array>();
+        if (ta.ByteLength() == 0) continue;
+        op.data.push_back(iovec{ta.Data(), ta.ByteLength()});
+      }
+    }
+    op.close = o.Get(keys->c).ToBoolean().Value();
+    Napi::Value u = o.Get(keys->u), g = o.Get(keys->g);
+    if (u.IsNumber() && g.IsNumber()) {
+      op.chown = true;
+      op.uid = static_cast<uid_t>(u.As<Napi::Number>().Int64Value());
+      op.gid = static_cast<gid_t>(g.As<Napi::Number>().Int64Value());
+    }
+    Napi::Value md = o.Get(keys->md);
+    if (md.IsNumber()) op.perm = md.As<Napi::Number>().Int32Value() & 07777;
+    Napi::Value ts = o.Get(keys->ts);
+    if (ts.IsArray()) {
+      Napi::Array ta = ts.As<Napi::Array>();
+      op.times = true;
+      op.ts[0].tv_sec = static_cast<time_t>(ta.Get(0u).As<Napi::Number>().Int64Value());
+      op.ts[0].tv_nsec = static_cast<long>(ta.Get(1u).As<Napi::Number>().Int64Value());
+      op.ts[1].tv_sec = static_cast<time_t>(ta.Get(2u).As<Napi::Number>().Int64Value());
+      op.ts[1].tv_nsec = static_cast<long>(ta.Get(3u).As<Napi::Number>().Int64Value());
+    }
+    Napi::Value x = o.Get(keys->x);
+    if (x.IsArray()) {
+      Napi::Array xa = x.As<Napi::Array>();
+      for (uint32_t j = 0; j + 1 < xa.Length(); j += 2) {
+        op.xattrs.emplace_back(Str(xa.Get(j)), BinStr(xa.Get(j + 1)));
+      }
+    }
+    op.tg = Str(o.Get(keys->tg));
+    if (op.type == OP_LINK && !ValidRel(op.tg)) throw Napi::TypeError::New(env, "link target must be clean: " + op.tg);
+    Napi::Value mode = o.Get(keys->mode);
+    if (mode.IsNumber()) op.mode = static_cast<mode_t>(mode.As<Napi::Number>().Int64Value());
+    Napi::Value dev = o.Get(keys->dev);
+    if (dev.IsNumber()) op.dev = static_cast<dev_t>(dev.As<Napi::Number>().Int64Value());
+    op.src = Str(o.Get(keys->src));
+    if (op.type == OP_SETXATTR) {
+      op.xn = Str(o.Get(keys->xn));
+      op.xv = BinStr(o.Get(keys->xv));
+    }
+    op.quiet = o.Get(keys->q).ToBoolean().Value();
+  }
+  busy_ = true;
+  auto* w = new BatchWorker(env, this, info.This().As<Napi::Object>(), arr, std::move(batch));
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+}  // namespace
+
+void InitApply(Napi::Env env, Napi::Object exports) {
+  exports.Set("ApplySession", ApplySession::Define(env));
+}
+
+}  // namespace distnative
