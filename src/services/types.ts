@@ -9,12 +9,15 @@ import type { ImageStore } from '../images/image.js';
 import type { Ctx } from '../internal/context.js';
 import type { LeaseManager } from '../leases/types.js';
 import type { NamespaceStore } from '../namespaces/types.js';
+import type { Snapshotter } from '../snapshots/types.js';
 
 export interface Services {
   readonly content: ContentStore;
   readonly namespaces: NamespaceStore;
   readonly leases: LeaseManager;
   readonly images: ImageStore;
+  /** A snapshotter by name ("native", "overlayfs"); InvalidArgument "snapshotter not loaded: X" otherwise. */
+  snapshotter(name: string): Promise<Snapshotter>;
   /** Where the services live, for messages: a root directory or a socket address. */
   readonly location: string;
   close(): Promise<void>;
@@ -31,3 +34,21 @@ export async function withLease<T>(svc: Services, ctx: Ctx, fn: (ctx: Ctx) => Pr
     await svc.leases.delete({ namespace: ctx.namespace }, lease).catch(() => undefined);
   }
 }
+
+/**
+ * The snapshotter to use: explicit name, else env CONTAINERD_SNAPSHOTTER, else
+ * the namespace label containerd.io/defaults/snapshotter, else the platform
+ * default (overlayfs, as containerd).
+ */
+export async function resolveSnapshotter(svc: Services, ctx: Ctx, name?: string): Promise<string> {
+  if (name) return name;
+  if (process.env.CONTAINERD_SNAPSHOTTER) return process.env.CONTAINERD_SNAPSHOTTER;
+  if (ctx.namespace) {
+    const labels = await svc.namespaces.labels(ctx, ctx.namespace).catch(() => ({}) as Record<string, string>);
+    const l = labels['containerd.io/defaults/snapshotter'];
+    if (l) return l;
+  }
+  return DEFAULT_SNAPSHOTTER;
+}
+
+export const DEFAULT_SNAPSHOTTER = 'overlayfs';
