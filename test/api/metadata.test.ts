@@ -29,7 +29,7 @@ test('header names are containerd\'s', () => {
 });
 
 test('requireNamespace: missing or empty → FailedPrecondition "namespace is required"', () => {
-  for (const h of [{}, { [NAMESPACE_HEADER]: "" }] as Record<string, string>[]) {
+  for (const h of [{}, { [NAMESPACE_HEADER]: '' }] as Record<string, string>[]) {
     assert.throws(() => requireNamespace(md(h)), (err: Error) => {
       assert.ok(isFailedPrecondition(err));
       assert.equal(err.message, 'namespace is required: failed precondition');
