@@ -111,7 +111,7 @@ export class MetaContentStore implements Store {
       this.m.ensureNamespace(ns, started);
       addToLease(this.m, ctx, ns, 'ingests', opts.ref);
       const expires = ctx.lease ? null : (started + INGEST_EXPIRY_NS).toString();
-      this.m.stmt('INSERT INTO ingests(ns, ref, bref, expected, expires_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT(ns, ref) DO UPDATE SET expected = excluded.expected, expires_at = excluded.expires_at')
+      this.m.stmt('INSERT INTO ingests(ns, ref, bref, expected, expires_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT(ns, ref) DO UPDATE SET expected = CASE excluded.expected WHEN \'\' THEN ingests.expected ELSE excluded.expected END, expires_at = excluded.expires_at')
         .run(ns, opts.ref, bref, desc.digest, expires);
       return false;
     });
@@ -124,24 +124,26 @@ export class MetaContentStore implements Store {
 
   async status(ctx: Ctx, ref: string): Promise<Status> {
     const ns = namespaceRequired(ctx);
-    const row = this.m.stmt('SELECT bref FROM ingests WHERE ns = ? AND ref = ?').get(ns, ref) as { bref: string } | undefined;
+    const row = this.m.stmt('SELECT bref, expected FROM ingests WHERE ns = ? AND ref = ?').get(ns, ref) as { bref: string; expected: string } | undefined;
     if (!row) throw notFound(`ingest ref ${JSON.stringify(ref)}`);
     const st = await this.backend.status(ctx, row.bref).catch((err) => {
       if (isNotFound(err)) throw notFound(`ingest ref ${JSON.stringify(ref)}`);
       throw err;
     });
-    return { ...st, ref };
+    // The expected digest is kept in the record (the backend ingest does not get it).
+    return { ...st, ref, expected: st.expected || row.expected };
   }
 
   async listStatuses(ctx: Ctx, fs: string[] = []): Promise<Status[]> {
     const ns = namespaceRequired(ctx);
     const filter = filters.parseAll(...fs);
-    const rows = this.m.stmt('SELECT ref, bref FROM ingests WHERE ns = ? ORDER BY ref').all(ns) as { ref: string; bref: string }[];
+    const rows = this.m.stmt('SELECT ref, bref, expected FROM ingests WHERE ns = ? ORDER BY ref').all(ns) as { ref: string; bref: string; expected: string }[];
     const out: Status[] = [];
     for (const r of rows) {
       let st: Status;
       try {
-        st = { ...(await this.backend.status(ctx, r.bref)), ref: r.ref };
+        const bst = await this.backend.status(ctx, r.bref);
+        st = { ...bst, ref: r.ref, expected: bst.expected || r.expected };
       } catch (err) {
         if (isNotFound(err)) continue; // shared writer with no bytes yet, or already committed
         throw err;
