@@ -195,11 +195,7 @@ export async function withTempMount<T>(mounts: Mount[], fn: (root: string) => Pr
   const root = await mkdtemp(join(base, 'dist-mount-'));
   let result: T;
   try {
-    try {
-      await mountAll(mounts, root, { signal: opts.signal });
-    } catch (err) {
-      throw unknown(`failed to mount ${root}`, err);
-    }
+    await mountAll(mounts, root, { signal: opts.signal });
     result = await fn(root);
   } catch (err) {
     await unmountAll(root).catch(() => undefined);
