@@ -176,15 +176,19 @@ export class MetaContentStore implements Store {
     }
   }
 
-  /** @internal Records a committed blob in ns (inside the caller's transaction). */
-  recordCommit(ctx: Ctx, ns: string, ref: string, dgst: string, size: number, labels: Record<string, string>): void {
+  /**
+   * @internal Records a committed blob in ns (inside the caller's transaction)
+   * and drops the ingest record. Returns false when ns already had the blob:
+   * the caller reports AlreadyExists after the transaction, as containerd does.
+   */
+  recordCommit(ctx: Ctx, ns: string, ref: string, dgst: string, size: number, labels: Record<string, string>): boolean {
     const t = now().toString();
     this.m.ensureNamespace(ns, BigInt(t));
     const res = this.m.stmt('INSERT OR IGNORE INTO content(ns, digest, size, labels, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)').run(ns, dgst, size, JSON.stringify(labels), t, t);
     this.m.stmt('DELETE FROM ingests WHERE ns = ? AND ref = ?').run(ns, ref);
     removeFromLeases(this.m, ns, 'ingests', ref);
     addToLease(this.m, ctx, ns, 'content', dgst);
-    if (res.changes === 0) throw alreadyExists(`content ${dgst}`);
+    return res.changes > 0;
   }
 }
 
@@ -236,7 +240,9 @@ class MetaWriter implements Writer {
     if (!this.w) {
       if (size !== 0 && size !== this.desc.size) throw failedPrecondition(`${JSON.stringify(this.ref)} failed size validation: ${this.desc.size} != ${size}`);
       if (expected && expected !== this.desc.digest) throw failedPrecondition(`${JSON.stringify(this.ref)} unexpected digest`);
-      this.m.tx(() => this.store.recordCommit(ctx, this.ns, this.ref, this.desc.digest, this.desc.size, labels));
+      if (!this.m.tx(() => this.store.recordCommit(ctx, this.ns, this.ref, this.desc.digest, this.desc.size, labels))) {
+        throw alreadyExists(`content ${this.desc.digest}`);
+      }
       return;
     }
     const w = this.w;
@@ -247,12 +253,13 @@ class MetaWriter implements Writer {
     }
     const actual = expected || w.digest();
     let recorded = false;
+    let created = false;
     try {
       await w.commit(ctx, st.offset, expected, {
         withLock: (publish) =>
           this.m.tx(() => {
             const moved = publish();
-            this.store.recordCommit(ctx, this.ns, this.ref, actual, st.offset, labels);
+            created = this.store.recordCommit(ctx, this.ns, this.ref, actual, st.offset, labels);
             recorded = true;
             return moved;
           }),
@@ -261,6 +268,7 @@ class MetaWriter implements Writer {
       // The blob was already in the backend (another namespace or ref): fine once recorded here.
       if (!(recorded && isAlreadyExists(err))) throw err;
     }
+    if (!created) throw alreadyExists(`content ${actual}`);
   }
 
   async close(): Promise<void> {
