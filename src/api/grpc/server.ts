@@ -12,7 +12,7 @@ import { chmod, chown, lstat, mkdir, unlink } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { failedPrecondition } from '../../errdefs/index.js';
+import { failedPrecondition, invalidArgument } from '../../errdefs/index.js';
 import { serviceDefinition, type ServiceName } from './loader.js';
 import type { ServiceImpl } from './handlers.js';
 
@@ -47,7 +47,7 @@ export function socketPath(address: string): string {
   let p = address;
   if (p.startsWith('unix://')) p = p.slice('unix://'.length);
   else if (p.startsWith('unix:')) p = p.slice('unix:'.length);
-  if (p === '') throw failedPrecondition(`invalid unix socket address ${JSON.stringify(address)}`);
+  if (p === '') throw invalidArgument(`invalid unix socket address ${JSON.stringify(address)}`);
   return resolve(p);
 }
 
