@@ -9,7 +9,8 @@
  * digest: a blob that is too long, too short or has the wrong digest is never
  * committed (a wrong-digest ingest is truncated so the next pull starts
  * clean). A transfer that breaks mid-stream is resumed from the writer's
- * offset, up to maxAttempts times in a row without progress.
+ * offset; maxAttempts consecutive failures (a failure that made progress
+ * restarts the count) give up with Unavailable.
  *
  * Push contract (pushHandler/pushContent): blobs are streamed from the
  * provider and re-verified against desc before the upload is committed;
@@ -110,7 +111,10 @@ export interface FetchHandlerOpts {
   onProgress?: ProgressFn;
   /** Labels set on each blob at commit (merged into existing blobs when the ingester is also a Manager). */
   labels?: Record<string, string>;
-  /** Transfer attempts per blob in a row without progress (default 5). */
+  /**
+   * Consecutive failed transfers of one blob before giving up (default 5);
+   * a failed transfer that made progress restarts the count at 1.
+   */
   maxAttempts?: number;
   /** Base of the exponential backoff between attempts, ms (default 100; capped at 2 s). */
   retryDelayMs?: number;
@@ -205,7 +209,7 @@ export async function fetchBlob(ctx: Ctx, ingester: Ingester & Partial<Pick<Mana
         if (failures >= maxAttempts) {
           const cause = err.cause ?? err;
           const code = codeOf(cause);
-          throw wrap(code === Code.Unknown ? Code.Unavailable : code, `failed to fetch ${desc.digest} after ${failures} attempt(s) without progress: ${err.message}`, cause);
+          throw wrap(code === Code.Unknown ? Code.Unavailable : code, `failed to fetch ${desc.digest} after ${failures} consecutive failed attempt(s): ${err.message}`, cause);
         }
         await sleep(Math.min(2000, baseDelay * 2 ** (failures - 1)), ctx.signal);
         throwIfAborted(ctx.signal);

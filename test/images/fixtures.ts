@@ -125,15 +125,15 @@ export async function storeImage(store: Store, img: BuiltImage): Promise<void> {
 export interface FetchCall { digest: string; offset: number }
 
 /**
- * A registry in memory. Faults (each consumed by one fetch of that digest):
- * breakAfter (stream errors after n bytes), endAfter (stream ends cleanly
- * after n bytes), corrupt (one byte flipped), extra (trailing garbage),
- * failFetch (fetch() itself rejects with the given error).
+ * A registry in memory. faults: per digest, a queue consumed one per fetch:
+ * {breakAfter: n} (stream errors with ECONNRESET after n bytes) or
+ * {endAfter: n} (stream ends cleanly after n bytes). corrupt (one byte
+ * flipped), extra (trailing garbage); failFetch: fetch() itself rejects with
+ * the queued errors.
  */
 export class FakeFetcher implements Fetcher {
   readonly calls: FetchCall[] = [];
-  readonly breakAfter = new Map<string, number[]>();
-  readonly endAfter = new Map<string, number[]>();
+  readonly faults = new Map<string, Array<{ breakAfter: number } | { endAfter: number }>>();
   readonly corrupt = new Set<string>();
   readonly extra = new Set<string>();
   readonly failFetch = new Map<string, Error[]>();
@@ -158,8 +158,9 @@ export class FakeFetcher implements Fetcher {
     }
     if (this.extra.has(desc.digest)) data = Buffer.concat([data, Buffer.from('garbage')]);
     let body = data.subarray(offset);
-    const br = this.breakAfter.get(desc.digest)?.shift();
-    const end = this.endAfter.get(desc.digest)?.shift();
+    const fault = this.faults.get(desc.digest)?.shift();
+    const br = fault && 'breakAfter' in fault ? fault.breakAfter : undefined;
+    const end = fault && 'endAfter' in fault ? fault.endAfter : undefined;
     const chunkSize = this.chunkSize;
     const self = this;
     this.active++;
