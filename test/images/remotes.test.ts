@@ -61,12 +61,16 @@ test('appendDistributionSource keeps a sorted, duplicate-free list; key drops th
   assert.equal(distributionSourceLabelKey('[::1]:5000'), 'containerd.io/distribution.source.::1');
 });
 
-/** A pull composed as containerd's client does: fetch, record the source, then descend with GC labels. */
+/**
+ * A pull composed as containerd 1.6's client.Pull does: fetch; children
+ * (GC-labelled before platform filtering and limiting); then record the
+ * distribution source.
+ */
 function pullHandler(store: Store, fetcher: FakeFetcher, events: ProgressEvent[], matcher = platforms.all, extra: { labels?: Record<string, string> } = {}) {
   return handlers(
     fetchHandler(store, fetcher, { onProgress: (e) => events.push(e), retryDelayMs: 0, ...extra }),
+    limitManifests(filterPlatforms(setChildrenLabels(store, childrenHandler(store)), matcher), matcher, 0),
     annotateDistributionSource(store, 'registry.example:5000', 'team/app'),
-    setChildrenLabels(store, limitManifests(filterPlatforms(childrenHandler(store), matcher), matcher, 0)),
   );
 }
 
