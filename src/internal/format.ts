@@ -128,3 +128,14 @@ export function labelsColumn(labels: Record<string, string>, sorted = true): str
   if (sorted) pairs.sort();
   return pairs.length ? pairs.join(',') : '-';
 }
+
+/** containerd's progress.Bytes: "%02.1f %s" in binary units ("1.0 MiB", "512.0 B"). */
+export function progressBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB', 'ZiB', 'YiB'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${n.toFixed(1).padStart(2, '0')} ${units[i]}`;
+}

@@ -1,0 +1,17 @@
+/** Registry flags shared by fetch, fetch-object, pull and push (ctr's names). */
+import type { Command } from 'commander';
+import { makeResolver, type RemoteOptions } from '../../client/remote.js';
+import type { DockerResolver } from '../../remotes/docker/index.js';
+
+export function addRemoteFlags(c: Command): Command {
+  return c
+    .option('--plain-http', 'allow connections using plain HTTP')
+    .option('-u, --user <user:password>', 'user[:password] registry credentials (password also from env DIST_PASSWORD)')
+    .option('--hosts-dir <dir>', "containerd's hosts.toml directory (default /etc/containerd/certs.d, then /etc/docker/certs.d)")
+    .option('-k, --skip-verify', 'skip TLS certificate verification')
+    .option('--header <header...>', 'extra HTTP headers ("Name: value")');
+}
+
+export function resolverFrom(o: RemoteOptions & { header?: string[] }): DockerResolver {
+  return makeResolver({ plainHttp: o.plainHttp, user: o.user, hostsDir: o.hostsDir, skipVerify: o.skipVerify, headers: o.header });
+}
