@@ -1,12 +1,17 @@
 /**
  * Performing mounts (containerd's mount package, Linux only).
  *
- * Mounts are executed with the system mount(8)/umount(8) binaries (util-linux),
- * which accept containerd's option vocabulary as is: "rbind"/"bind" with "ro"
- * become a bind mount followed by a read-only remount, like mount.Mount in Go.
+ * With the native addon (src/internal/sys.ts) mounts are mount(2) calls as
+ * containerd makes them: options split into flags and data, propagation
+ * flags applied in a second call, and "bind"+"ro" followed by a read-only
+ * remount. Without it (or for "loop" and over-long overlay options) the
+ * system mount(8)/umount(8) binaries run instead; they take containerd's
+ * option vocabulary as is.
+ *
  * Overlay option strings longer than a page cannot be passed to mount(2);
  * as containerd does, long `lowerdir=` lists are rewritten relative to their
- * longest common parent directory and mount(8) runs with that directory as cwd.
+ * longest common parent directory, and mount(8) runs with that directory as
+ * cwd (containerd forks and chdirs; a Node process cannot chdir per call).
  *
  * Must run as root. Every function throws errdefs errors (Unknown for a failed
  * mount/umount, with the tool's message).
@@ -16,6 +21,7 @@ import { mkdir, mkdtemp, readFile, realpath, rm, rmdir } from 'node:fs/promises'
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { throwIfAborted, unknown } from '../errdefs/index.js';
+import { native, MNT_DETACH } from '../internal/sys.js';
 import type { Mount } from './types.js';
 
 export type { Mount } from './types.js';
@@ -72,9 +78,92 @@ export function compactLowerdirOption(options: string[]): { chdir?: string; opti
   return { chdir: common, options: out };
 }
 
+// mount(2) flags (linux/mount.h)
+const MS_RDONLY = 0x1;
+const MS_REMOUNT = 0x20;
+const MS_BIND = 0x1000;
+const MS_REC = 0x4000;
+const MS_SILENT = 0x8000;
+const MS_UNBINDABLE = 0x20000;
+const MS_PRIVATE = 0x40000;
+const MS_SLAVE = 0x80000;
+const MS_SHARED = 0x100000;
+const PROPAGATION = MS_SHARED | MS_PRIVATE | MS_SLAVE | MS_UNBINDABLE;
+
+/** Option → [clears the flag?, flag], containerd's table (mount_linux.go). */
+const FLAG_OPTIONS: Record<string, [boolean, number]> = {
+  async: [true, 0x10],
+  atime: [true, 0x400],
+  bind: [false, MS_BIND],
+  defaults: [false, 0],
+  dev: [true, 0x4],
+  diratime: [true, 0x800],
+  dirsync: [false, 0x80],
+  exec: [true, 0x8],
+  mand: [false, 0x40],
+  noatime: [false, 0x400],
+  nodev: [false, 0x4],
+  nodiratime: [false, 0x800],
+  noexec: [false, 0x8],
+  nomand: [true, 0x40],
+  norelatime: [true, 0x200000],
+  nostrictatime: [true, 0x1000000],
+  nosuid: [false, 0x2],
+  rbind: [false, MS_BIND | MS_REC],
+  relatime: [false, 0x200000],
+  remount: [false, MS_REMOUNT],
+  ro: [false, MS_RDONLY],
+  rw: [true, MS_RDONLY],
+  strictatime: [false, 0x1000000],
+  suid: [true, 0x2],
+  sync: [false, 0x10],
+  private: [false, MS_PRIVATE],
+  rprivate: [false, MS_PRIVATE | MS_REC],
+  shared: [false, MS_SHARED],
+  rshared: [false, MS_SHARED | MS_REC],
+  slave: [false, MS_SLAVE],
+  rslave: [false, MS_SLAVE | MS_REC],
+  unbindable: [false, MS_UNBINDABLE],
+  runbindable: [false, MS_UNBINDABLE | MS_REC],
+};
+
+/** Splits mount options into mount(2) flags and the filesystem data string. */
+export function parseMountOptions(options: string[]): { flags: number; data: string; loop: boolean } {
+  let flags = 0;
+  let loop = false;
+  const data: string[] = [];
+  for (const o of options) {
+    const f = Object.hasOwn(FLAG_OPTIONS, o) ? FLAG_OPTIONS[o] : undefined;
+    if (f && f[1] !== 0) flags = f[0] ? flags & ~f[1] : flags | f[1];
+    else if (f) continue;
+    else if (o === 'loop') loop = true;
+    else data.push(o);
+  }
+  return { flags, data: data.join(','), loop };
+}
+
+/** mount(2) through the addon, as containerd's Mount.Mount does. */
+async function mountSyscall(m: Mount, target: string, flags: number, data: string): Promise<void> {
+  const sys = native!;
+  const oflags = flags & ~PROPAGATION;
+  if ((flags & MS_REMOUNT) === 0 || data !== '') await sys.mount(m.source, target, m.type || null, oflags, data || null);
+  if (flags & PROPAGATION) await sys.mount('', target, '', flags & (PROPAGATION | MS_REC | MS_SILENT), null);
+  if ((oflags & (MS_BIND | MS_RDONLY)) === (MS_BIND | MS_RDONLY)) await sys.mount('', target, '', oflags | MS_REMOUNT, null);
+}
+
 /** Performs one mount on target. */
 export async function mount(m: Mount, target: string, opts: MountOptions = {}): Promise<void> {
   throwIfAborted(opts.signal);
+  if (native) {
+    const { flags, data, loop } = parseMountOptions(m.options);
+    if (!loop && data.length < PAGE_SIZE - OPTIONS_SLACK) {
+      try {
+        return await mountSyscall(m, target, flags, data);
+      } catch (err) {
+        throw unknown(`failed to mount ${m.source} (${m.type}) on ${target}: ${(err as Error).message}`, err);
+      }
+    }
+  }
   let options = m.options;
   let chdir: string | undefined;
   if (m.type === 'overlay' && options.reduce((n, o) => n + o.length, 0) >= PAGE_SIZE - OPTIONS_SLACK) {
@@ -131,6 +220,22 @@ export interface UnmountOptions {
 
 /** Unmounts the top mount on target; a target that is not mounted is fine. Retries while busy. */
 export async function unmount(target: string, opts: UnmountOptions = {}): Promise<void> {
+  if (native) {
+    for (let i = 0; ; i++) {
+      throwIfAborted(opts.signal);
+      try {
+        return await native.umount2(target, opts.detach ? MNT_DETACH : 0);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'EINVAL' || code === 'ENOENT') return; // not mounted / gone
+        if (code === 'EBUSY' && i < UNMOUNT_BUSY_RETRIES) {
+          await new Promise((res) => setTimeout(res, UNMOUNT_BUSY_DELAY_MS));
+          continue;
+        }
+        throw unknown(`failed to unmount ${target}: ${(err as Error).message}`, err);
+      }
+    }
+  }
   const args = opts.detach ? ['-l', target] : [target];
   for (let i = 0; ; i++) {
     throwIfAborted(opts.signal);

@@ -9,6 +9,7 @@ import {
   isMountPoint,
   mount,
   mountAll,
+  parseMountOptions,
   readonlyMounts,
   supportsOverlay,
   unmountAll,
@@ -165,4 +166,11 @@ test('supportsOverlay on the test filesystem', async () => {
   } finally {
     await cleanup();
   }
+});
+
+test('parseMountOptions splits flags from data like containerd', () => {
+  assert.deepEqual(parseMountOptions(['rbind', 'ro']), { flags: 0x1000 | 0x4000 | 0x1, data: '', loop: false });
+  assert.deepEqual(parseMountOptions(['ro', 'rw', 'nosuid', 'defaults']), { flags: 0x2, data: '', loop: false });
+  assert.deepEqual(parseMountOptions(['index=off', 'lowerdir=/a:/b', 'loop']), { flags: 0, data: 'index=off,lowerdir=/a:/b', loop: true });
+  assert.deepEqual(parseMountOptions(['rprivate']), { flags: 0x40000 | 0x4000, data: '', loop: false });
 });
