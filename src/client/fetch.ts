@@ -28,6 +28,8 @@ export interface FetchOptions {
   onProgress?: (ev: Event) => void;
   /** Labels of the image record. */
   labels?: Record<string, string>;
+  /** Called with the root descriptor once the reference is resolved. */
+  onResolved?: (desc: Descriptor) => void;
 }
 
 export interface FetchResult {
@@ -54,18 +56,20 @@ export async function fetchImage(svc: Services, ctx: Ctx, ref: string, opts: Fet
   progress({ ref: wanted, state: 'resolving' });
   const { name, desc } = await opts.resolver.resolve(ctx, wanted);
   progress({ ref: wanted, state: 'resolved' });
+  opts.onResolved?.(desc);
   const fetcher = await opts.resolver.fetcher(ctx, name);
   const matcher = platformMatcher(opts);
   const parsed = reference.parseNormalizedNamed(name);
 
   return withLease(svc, ctx, async (lctx) => {
     const onProgress = (ev: ProgressEvent) => progress({ ref: ev.ref, state: ev.state, offset: ev.offset, total: ev.total });
-    let children = filterPlatforms(childrenHandler(svc.content), opts.allPlatforms ? undefined : matcher);
+    // containerd 1.6's order: labels are set from all children, then filtered.
+    let children = filterPlatforms(setChildrenLabels(svc.content, childrenHandler(svc.content)), opts.allPlatforms ? undefined : matcher);
     if (!opts.allPlatforms) children = limitManifests(children, matcher, 1);
     const handler = handlers(
       fetchHandler(svc.content, fetcher, { onProgress }),
+      children,
       annotateDistributionSource(svc.content, parsed.domain, parsed.path),
-      setChildrenLabels(svc.content, children),
     );
     await dispatch(lctx, handler, opts.maxConcurrentDownloads ?? 3, desc);
     const image = await putImage(svc, lctx, { name, target: desc, labels: opts.labels });

@@ -11,6 +11,7 @@ import { MetadataDB } from '../metadata/db.js';
 import { MetaImageStore } from '../metadata/images.js';
 import { MetaLeaseManager } from '../metadata/leases.js';
 import { MetaNamespaceStore } from '../metadata/namespaces.js';
+import { LocalApplier } from '../diff/local.js';
 import { invalidArgument } from '../errdefs/index.js';
 import { GarbageCollector } from '../gc/index.js';
 import { GCScheduler } from '../gc/scheduler.js';
@@ -78,6 +79,7 @@ export async function openEmbedded(root: string, opts: EmbeddedOptions = {}): Pr
     leases,
     images,
     snapshotter,
+    diff: new LocalApplier(content),
     gc,
     gcScheduler,
     async close() {

@@ -5,6 +5,7 @@
  * daemon over gRPC.
  */
 import type { Store as ContentStore } from '../content/types.js';
+import type { Applier } from '../diff/types.js';
 import type { ImageStore } from '../images/image.js';
 import type { Ctx } from '../internal/context.js';
 import type { LeaseManager } from '../leases/types.js';
@@ -18,6 +19,8 @@ export interface Services {
   readonly images: ImageStore;
   /** A snapshotter by name ("native", "overlayfs"); InvalidArgument "snapshotter not loaded: X" otherwise. */
   snapshotter(name: string): Promise<Snapshotter>;
+  /** Applies layers onto snapshot mounts (locally, or by the daemon's Diff service). */
+  readonly diff: Applier;
   /** Where the services live, for messages: a root directory or a socket address. */
   readonly location: string;
   close(): Promise<void>;

@@ -3,7 +3,11 @@ import type { Command } from 'commander';
 import { fetchCommand, fetchObjectCommand, pushCommand } from './fetch.js';
 import { gcCommand } from './gc.js';
 import { imagesCommand } from './images.js';
+import { addImageMountCommands, applyCommand, pullCommand, rootfsCommand, unpackCommand } from './pull.js';
+import { snapshotsCommand } from './snapshots.js';
 
 export function extraCommands(): Command[] {
-  return [fetchCommand(), fetchObjectCommand(), pushCommand(), imagesCommand(), gcCommand()];
+  const images = imagesCommand();
+  addImageMountCommands(images);
+  return [fetchCommand(), fetchObjectCommand(), pullCommand(), pushCommand(), images, unpackCommand(), applyCommand(), rootfsCommand(), snapshotsCommand(), gcCommand()];
 }

@@ -1,0 +1,159 @@
+/** `dist pull`, `dist apply`, `dist rootfs`, `dist images mount|unmount`: unpacking images. */
+import { Command } from 'commander';
+import { mkdir } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { pullImage } from '../../client/pull.js';
+import { platformMatcher } from '../../client/fetch.js';
+import { unpackImage } from '../../client/unpack.js';
+import { applyLayer } from '../../archive/apply.js';
+import { chainID } from '../../images/chainid.js';
+import { imageRootFS } from '../../images/helpers.js';
+import { mountAll, unmountAll } from '../../mount/index.js';
+import { createReporter, modeFor } from '../../progress/index.js';
+import { resolveSnapshotter } from '../../services/types.js';
+import { exportRootfs } from '../../client/rootfs.js';
+import { printJSON, withServices } from './context.js';
+import { findName } from './images.js';
+import { addRemoteFlags, resolverFrom } from './remoteflags.js';
+
+export function pullCommand(): Command {
+  return addRemoteFlags(new Command('pull'))
+    .description('fetch an image and unpack it into a snapshotter')
+    .argument('<ref>')
+    .option('--snapshotter <name>', 'snapshotter: native or overlayfs (env CONTAINERD_SNAPSHOTTER; default overlayfs)')
+    .option('--platform <platform...>', "platforms to pull (default: this host's)")
+    .option('--all-platforms', 'fetch every platform of an index (unpacks the host platform)')
+    .option('--max-concurrent-downloads <n>', 'parallel blob downloads', (v) => Number(v), 3)
+    .option('--no-unpack', 'fetch only')
+    .action(async (ref: string, o, cmd: Command) => {
+      await withServices(cmd, async (svc, ctx, g) => {
+        const resolver = resolverFrom(o);
+        const snapshotter = await resolveSnapshotter(svc, ctx, o.snapshotter);
+        const rep = createReporter(modeFor({ json: g.json }));
+        try {
+          const r = await pullImage(svc, ctx, ref, {
+            resolver,
+            snapshotter,
+            platforms: o.platform,
+            allPlatforms: o.allPlatforms,
+            maxConcurrentDownloads: o.maxConcurrentDownloads,
+            noUnpack: o.unpack === false,
+            onProgress: (ev) => rep.update(ev),
+          });
+          rep.finish();
+          if (g.json) printJSON({ event: 'image', name: r.image.name, target: r.image.target, chainID: r.unpack?.chainID, applied: r.unpack?.applied });
+          else {
+            process.stdout.write(`${r.image.name}: ${r.image.target.digest}\n`);
+            if (r.unpack) process.stdout.write(`unpacked chain id: ${r.unpack.chainID} (${r.unpack.applied} of ${r.unpack.layers} layers applied, ${snapshotter})\n`);
+          }
+        } catch (err) {
+          rep.finish();
+          throw err;
+        } finally {
+          await resolver.close();
+        }
+      });
+    });
+}
+
+export function unpackCommand(): Command {
+  return new Command('unpack')
+    .description('unpack a fetched image into a snapshotter')
+    .argument('<ref>')
+    .option('--snapshotter <name>', 'snapshotter (env CONTAINERD_SNAPSHOTTER)')
+    .option('--platform <platform>', 'platform to unpack')
+    .action(async (ref: string, o: { snapshotter?: string; platform?: string }, cmd: Command) => {
+      await withServices(cmd, async (svc, ctx, g) => {
+        const img = await svc.images.get(ctx, await findName(svc, ctx, ref));
+        const snapshotter = await resolveSnapshotter(svc, ctx, o.snapshotter);
+        const rep = createReporter(modeFor({ json: g.json }));
+        const r = await unpackImage(svc, ctx, img.target, { snapshotter, platform: platformMatcher({ platforms: o.platform ? [o.platform] : undefined }), onProgress: (ev) => rep.update(ev) });
+        rep.finish();
+        if (g.json) printJSON(r);
+        else process.stdout.write(`unpacked chain id: ${r.chainID}\n`);
+      });
+    });
+}
+
+export function applyCommand(): Command {
+  return new Command('apply')
+    .description('apply a layer (tar, tar+gzip or tar+zstd) from standard input onto a directory, with OCI whiteouts')
+    .argument('<dir>')
+    .option('--media-type <type>', 'layer media type (default: detect by magic bytes)', '')
+    .option('--expected-diff-id <digest>', 'fail unless the uncompressed tar has this digest')
+    .action(async (dir: string, o: { mediaType: string; expectedDiffId?: string }, cmd: Command) => {
+      const g = cmd.optsWithGlobals() as { json?: boolean };
+      await mkdir(dir, { recursive: true });
+      const r = await applyLayer(dir, process.stdin, { mediaType: o.mediaType, expectedDiffID: o.expectedDiffId });
+      if (g.json) printJSON(r);
+      else process.stdout.write(`applied ${r.diffID} (${r.size} bytes)\n`);
+    });
+}
+
+export function rootfsCommand(): Command {
+  return new Command('rootfs')
+    .description('write the flattened root filesystem of a fetched image into a plain directory (no mounts)')
+    .argument('<ref>')
+    .argument('<dir>')
+    .option('--platform <platform>', 'platform (default: this host\'s)')
+    .action(async (ref: string, dir: string, o: { platform?: string }, cmd: Command) => {
+      await withServices(cmd, async (svc, ctx, g) => {
+        const img = await svc.images.get(ctx, await findName(svc, ctx, ref));
+        const r = await exportRootfs(svc, ctx, img.target, dir, { platform: platformMatcher({ platforms: o.platform ? [o.platform] : undefined }) });
+        if (g.json) printJSON(r);
+        else process.stdout.write(`${dir}: ${r.layers} layers, chain id ${r.chainID}\n`);
+      });
+    });
+}
+
+/** `images mount` / `images unmount`, added under `dist images`. */
+export function addImageMountCommands(images: Command): void {
+  images
+    .command('mount')
+    .description('mount an unpacked image read-write on a directory (a new active snapshot)')
+    .argument('<ref>')
+    .argument('<dir>')
+    .option('--snapshotter <name>', 'snapshotter (env CONTAINERD_SNAPSHOTTER)')
+    .option('--platform <platform>', 'platform')
+    .option('--rw', 'mount read-write (default read-only view)')
+    .action(async (ref: string, dir: string, o: { snapshotter?: string; platform?: string; rw?: boolean }, cmd: Command) => {
+      await withServices(cmd, async (svc, ctx) => {
+        const img = await svc.images.get(ctx, await findName(svc, ctx, ref));
+        const snapshotter = await resolveSnapshotter(svc, ctx, o.snapshotter);
+        const platform = platformMatcher({ platforms: o.platform ? [o.platform] : undefined });
+        const top = chainID(await imageRootFS(ctx, svc.content, img.target, platform));
+        const sn = await svc.snapshotter(snapshotter);
+        const key = mountKey(dir);
+        const mounts = o.rw ? await sn.prepare(ctx, key, top) : await sn.view(ctx, key, top);
+        await mkdir(dir, { recursive: true });
+        try {
+          await mountAll(mounts, dir);
+        } catch (err) {
+          await sn.remove(ctx, key).catch(() => undefined);
+          throw err;
+        }
+        process.stdout.write(`${dir}\n`);
+      });
+    });
+  images
+    .command('unmount')
+    .description('unmount a directory mounted by images mount and remove its snapshot')
+    .argument('<dir>')
+    .option('--snapshotter <name>', 'snapshotter (env CONTAINERD_SNAPSHOTTER)')
+    .option('--rm', 'remove the snapshot (default true)', true)
+    .action(async (dir: string, o: { snapshotter?: string; rm: boolean }, cmd: Command) => {
+      await withServices(cmd, async (svc, ctx) => {
+        await unmountAll(dir);
+        if (o.rm) {
+          const sn = await svc.snapshotter(await resolveSnapshotter(svc, ctx, o.snapshotter));
+          await sn.remove(ctx, mountKey(dir)).catch(() => undefined);
+        }
+        process.stdout.write(`${dir}\n`);
+      });
+    });
+}
+
+/** The snapshot key of an image mount: the target directory, as ctr uses. */
+function mountKey(dir: string): string {
+  return resolve(dir);
+}
