@@ -161,3 +161,24 @@ test('metadata content: an ingest is resumable in a new process (new store on th
     await cleanup();
   }
 });
+
+test('metadata content: deleting the last record of a blob keeps the file while another namespace ingests it (shared writer)', () =>
+  withSvc(async ({ content }) => {
+    const a = { namespace: 'a' };
+    const b = { namespace: 'b' };
+    const { data, digest } = createContent(1000);
+    await writeBlob(a, content, 'r', Readable.from([data]), { digest });
+    // b starts a pull of the same blob: a shared writer, no bytes needed.
+    const w = await content.writer(b, { ref: 'pull', desc: { digest, size: 1000 } });
+    try {
+      assert.equal((await w.status()).offset, 1000);
+      await content.delete(a, digest);
+      // containerd: an ingest's expected digest references the blob, so it stays.
+      await w.commit(b, 1000, digest);
+    } finally {
+      await w.close();
+    }
+    const ra = await content.readerAt(b, { digest });
+    await ra.close();
+    assert.equal((await content.info(b, digest)).size, 1000);
+  }));
