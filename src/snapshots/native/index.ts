@@ -10,7 +10,7 @@
  */
 import { execFile } from 'node:child_process';
 import { chmod, mkdtemp, rename, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Ctx } from '../../internal/context.js';
 import { unknown } from '../../errdefs/index.js';
 import type { Mount } from '../../mount/types.js';
@@ -27,11 +27,11 @@ import type { Kind, SnapshotOpts } from '../types.js';
  * (security.*) are skipped silently, as containerd does.
  */
 export function copyTree(src: string, dst: string, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
+  return new Promise((done, fail) => {
     execFile('cp', ['-a', '--reflink=auto', '--', `${src}/.`, dst], { signal, encoding: 'utf8' }, (err, _out, stderr) => {
-      if (!err) return resolve();
-      if ((err as NodeJS.ErrnoException).name === 'AbortError') return reject(err);
-      reject(unknown(`copying of parent failed: ${stderr.trim().split('\n')[0] || err.message}`, err));
+      if (!err) return done();
+      if ((err as NodeJS.ErrnoException).name === 'AbortError') return fail(err);
+      fail(unknown(`copying of parent failed: ${stderr.trim().split('\n')[0] || err.message}`, err));
     });
   });
 }
@@ -39,6 +39,7 @@ export function copyTree(src: string, dst: string, signal?: AbortSignal): Promis
 export class NativeSnapshotter extends LocalSnapshotter {
   /** Opens (creating) a native snapshotter rooted at root. */
   static async open(root: string, opts: LocalOptions = {}): Promise<NativeSnapshotter> {
+    root = resolve(root); // mounts carry absolute paths
     const ms = await LocalSnapshotter.openStore(root);
     return new NativeSnapshotter(root, ms, opts);
   }

@@ -16,7 +16,7 @@
  */
 import { existsSync } from 'node:fs';
 import { chmod, lchown, mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Ctx } from '../../internal/context.js';
 import { failedPrecondition } from '../../errdefs/index.js';
 import type { Mount } from '../../mount/types.js';
@@ -44,6 +44,7 @@ export class OverlaySnapshotter extends LocalSnapshotter {
    * (FailedPrecondition otherwise).
    */
   static async open(root: string, opts: OverlayOptions = {}): Promise<OverlaySnapshotter> {
+    root = resolve(root); // mounts carry absolute paths
     const ms = await LocalSnapshotter.openStore(root);
     if (!opts.skipCheck && !(await supportsOverlay(root))) {
       await ms.close();
