@@ -1,0 +1,356 @@
+/**
+ * The applier's file system operations and their two executors.
+ *
+ * The planner (apply.ts) turns tar entries into Ops on paths it has already
+ * resolved inside the root; an Executor performs them strictly in order:
+ *  - native: the addon's ApplySession (native/src/apply.cc), one libuv-pool
+ *    job per batch; parents are opened with openat2(RESOLVE_BENEATH |
+ *    RESOLVE_NO_SYMLINKS) so a wrong plan fails instead of escaping the root.
+ *  - js: the same semantics with fs.promises (used when the addon is not
+ *    built); parent directories are checked with realpath instead.
+ *
+ * Semantics shared by both (containerd's createTarFile):
+ *  - creating over an existing entry removes it first (recursively), except
+ *    a directory over a directory, which is kept and only gets metadata;
+ *  - the final component is never followed; metadata order is chown,
+ *    xattrs, chmod (skipped for symlinks), times;
+ *  - xattr ENOTSUP is ignored, and EPERM for user.* on anything but regular
+ *    files and directories.
+ */
+import { constants as C } from 'node:fs';
+import * as fsp from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { join as pjoin } from 'node:path';
+import { lgetxattr, llistxattr, lsetxattr, mknod, native, S_IFCHR, XATTR_CREATE } from '../internal/sys.js';
+
+export const enum OpType {
+  /** Create (p set) / append (d) / finish (c) the current regular file. */
+  File = 1,
+  /** Directory entry: create, or keep an existing directory; then metadata. */
+  Mkdir = 2,
+  /** Missing parent directory: mkdir 0755, or the copied info of a lower directory (u,g,md,ts,src for xattrs). */
+  Mkparent = 3,
+  Symlink = 4,
+  /** Hard link p → tg (both relative to the root). */
+  Link = 5,
+  /** Device or FIFO: mode carries the type bits. */
+  Mknod = 6,
+  /** Recursive removal, never following symlinks; missing is fine. */
+  RemoveAll = 7,
+  /** Overlay whiteout: char device 0/0 owned by u:g. */
+  Whiteout = 8,
+  SetXattr = 9,
+  /** Times only (directories, at the end); q: ignore a missing path. */
+  Times = 10,
+  /** Copy a lower layer's object (src, absolute) to p with its metadata (overlay copy-up). */
+  CopyUp = 11,
+}
+
+export type Timespecs = [atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number];
+
+export interface Op {
+  t: OpType;
+  p?: string;
+  d?: Buffer[];
+  c?: boolean;
+  u?: number;
+  g?: number;
+  md?: number;
+  ts?: Timespecs;
+  /** Alternating xattr name, value. */
+  x?: Array<string | Buffer>;
+  tg?: string;
+  mode?: number;
+  dev?: number;
+  src?: string;
+  xn?: string;
+  xv?: Buffer | string;
+  q?: boolean;
+}
+
+export interface Executor {
+  readonly kind: 'native' | 'js';
+  /** Runs ops in order; one call at a time. Rejects with the failing op's error (err.opIndex). */
+  run(ops: Op[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function openExecutor(root: string, kind?: 'native' | 'js'): Executor {
+  const want = kind ?? (native ? 'native' : 'js');
+  if (want === 'native') {
+    if (!native) throw new Error('native addon not loaded');
+    const s = new native.ApplySession(root);
+    return {
+      kind: 'native',
+      run: (ops) => s.run(ops),
+      close: async () => s.close(),
+    };
+  }
+  return new JsExecutor(root);
+}
+
+// ---- JS executor ------------------------------------------------------------------
+
+function errno(code: string, syscall: string, path: string, msg = code): NodeJS.ErrnoException {
+  const e = new Error(`${code}: ${msg}, ${syscall} '${path}'`) as NodeJS.ErrnoException;
+  e.code = code;
+  e.syscall = syscall;
+  e.path = path;
+  return e;
+}
+
+function ignorableXattr(err: unknown, name: string, regularOrDir: boolean): boolean {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  if (code === 'ENOTSUP' || code === 'EOPNOTSUPP') return true;
+  return code === 'EPERM' && name.startsWith('user.') && !regularOrDir;
+}
+
+function toSeconds(sec: number, nsec: number): number {
+  return sec + nsec / 1e9;
+}
+
+class JsExecutor implements Executor {
+  readonly kind = 'js' as const;
+  private rootReal: string | undefined;
+  private verified = new Set<string>();
+  private cur: FileHandle | undefined;
+  private curPath = '';
+  private failed = false;
+
+  constructor(private readonly root: string) {}
+
+  private full(p: string): string {
+    return p === '' ? this.root : pjoin(this.root, p);
+  }
+
+  /** The parent of p must be a real directory beneath the root (no symlinks on the way). */
+  private async checkParent(p: string): Promise<void> {
+    const i = p.lastIndexOf('/');
+    const dir = i < 0 ? '' : p.slice(0, i);
+    if (dir === '' || this.verified.has(dir)) return;
+    this.rootReal ??= await fsp.realpath(this.root);
+    const want = pjoin(this.rootReal, dir);
+    const got = await fsp.realpath(want);
+    if (got !== want) throw errno('ELOOP', 'openat2', this.full(dir), 'parent path contains a symbolic link');
+    const st = await fsp.lstat(want);
+    if (!st.isDirectory()) throw errno('ENOTDIR', 'openat2', this.full(dir), 'not a directory');
+    this.verified.add(dir);
+  }
+
+  private async removeAll(path: string): Promise<void> {
+    this.verified.clear();
+    await fsp.rm(path, { recursive: true, force: true });
+  }
+
+  /** create(); on EEXIST remove the entry and retry once. */
+  private async replacing<T>(path: string, create: () => Promise<T>): Promise<T> {
+    try {
+      return await create();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    await this.removeAll(path);
+    return create();
+  }
+
+  private async setXattrs(op: Op, path: string, regularOrDir: boolean): Promise<void> {
+    const x = op.x;
+    if (!x) return;
+    for (let i = 0; i + 1 < x.length; i += 2) {
+      const name = x[i] as string;
+      try {
+        await lsetxattr(path, name, x[i + 1]!);
+      } catch (err) {
+        if (!ignorableXattr(err, name, regularOrDir)) throw err;
+      }
+    }
+  }
+
+  private async copyXattrs(src: string, dst: string): Promise<void> {
+    let names: string[];
+    try {
+      names = await llistxattr(src);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOTSUP' || code === 'ENODATA') return;
+      throw err;
+    }
+    for (const name of names) {
+      if (name.startsWith('trusted.')) continue;
+      const v = await lgetxattr(src, name).catch(() => undefined);
+      if (v === undefined) continue;
+      try {
+        await lsetxattr(dst, name, v, XATTR_CREATE);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== 'ENOTSUP' && code !== 'ENODATA' && code !== 'EEXIST') throw err;
+      }
+    }
+  }
+
+  /** lchown, xattrs, chmod (not symlinks), lutimes — by path. */
+  private async pathMeta(op: Op, path: string): Promise<void> {
+    if (op.u !== undefined && op.g !== undefined) await fsp.lchown(path, op.u, op.g);
+    let st: import('node:fs').Stats | undefined;
+    if (op.x || op.md !== undefined) st = await fsp.lstat(path);
+    if (op.x) await this.setXattrs(op, path, !!st && (st.isFile() || st.isDirectory()));
+    if (op.md !== undefined && st && !st.isSymbolicLink()) await fsp.chmod(path, op.md);
+    if (op.ts) await fsp.lutimes(path, toSeconds(op.ts[0], op.ts[1]), toSeconds(op.ts[2], op.ts[3]));
+  }
+
+  async run(ops: Op[]): Promise<void> {
+    if (this.failed) throw new Error('apply executor failed earlier');
+    for (let i = 0; i < ops.length; i++) {
+      try {
+        await this.exec(ops[i]!);
+      } catch (err) {
+        this.failed = true;
+        await this.cur?.close().catch(() => {});
+        this.cur = undefined;
+        if (err && typeof err === 'object') (err as { opIndex?: number }).opIndex = i;
+        throw err;
+      }
+    }
+  }
+
+  private async exec(op: Op): Promise<void> {
+    const p = op.p ?? '';
+    const path = this.full(p);
+    switch (op.t) {
+      case OpType.File: {
+        if (p) {
+          if (this.cur) throw new Error('internal: file op opened while another file is open');
+          await this.checkParent(p);
+          this.cur = await this.replacing(path, () => fsp.open(path, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600));
+          this.curPath = path;
+        }
+        const fh = this.cur;
+        if (!fh) throw new Error('internal: no open file');
+        if (op.d?.length) {
+          let bufs = op.d.filter((b) => b.length);
+          while (bufs.length) {
+            const { bytesWritten } = await fh.writev(bufs);
+            let left = bytesWritten;
+            while (bufs.length && left >= bufs[0]!.length) left -= bufs.shift()!.length;
+            if (left > 0) bufs[0] = bufs[0]!.subarray(left);
+          }
+        }
+        if (op.c) {
+          this.cur = undefined;
+          try {
+            if (op.u !== undefined && op.g !== undefined) await fh.chown(op.u, op.g);
+            await this.setXattrs(op, this.curPath, true);
+            if (op.md !== undefined) await fh.chmod(op.md);
+            if (op.ts) await fh.utimes(toSeconds(op.ts[0], op.ts[1]), toSeconds(op.ts[2], op.ts[3]));
+          } finally {
+            await fh.close();
+          }
+        }
+        return;
+      }
+      case OpType.Mkdir: {
+        await this.checkParent(p);
+        try {
+          await fsp.mkdir(path, op.md ?? 0o755);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+          const st = await fsp.lstat(path);
+          if (!st.isDirectory()) {
+            await this.removeAll(path);
+            await fsp.mkdir(path, op.md ?? 0o755);
+          }
+        }
+        await this.pathMeta(op, path);
+        return;
+      }
+      case OpType.Mkparent: {
+        await this.checkParent(p);
+        try {
+          await fsp.mkdir(path, 0o755);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+          const st = await fsp.lstat(path);
+          if (st.isDirectory()) return;
+          throw errno('ENOTDIR', 'mkdir', path, 'not a directory');
+        }
+        await this.pathMeta({ ...op, md: op.md ?? 0o755 }, path);
+        if (op.src) await this.copyXattrs(op.src, path);
+        return;
+      }
+      case OpType.Symlink:
+        await this.checkParent(p);
+        await this.replacing(path, () => fsp.symlink(op.tg!, path));
+        await this.pathMeta(op, path);
+        return;
+      case OpType.Link: {
+        await this.checkParent(p);
+        await this.checkParent(op.tg!);
+        const target = this.full(op.tg!);
+        await this.replacing(path, () => fsp.link(target, path));
+        await this.pathMeta(op, path);
+        return;
+      }
+      case OpType.Mknod:
+        await this.checkParent(p);
+        await this.replacing(path, () => mknod(path, op.mode!, op.dev ?? 0));
+        await this.pathMeta(op, path);
+        return;
+      case OpType.RemoveAll:
+        if (!p) throw errno('EINVAL', 'rmall', path);
+        try {
+          await this.checkParent(p);
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code === 'ENOENT' || code === 'ENOTDIR') return;
+          throw err;
+        }
+        await this.removeAll(path);
+        return;
+      case OpType.Whiteout:
+        await this.checkParent(p);
+        await this.replacing(path, () => mknod(path, S_IFCHR, 0));
+        if (op.u !== undefined && op.g !== undefined) await fsp.lchown(path, op.u, op.g);
+        return;
+      case OpType.SetXattr:
+        if (p) await this.checkParent(p);
+        await lsetxattr(path, op.xn!, op.xv ?? '');
+        return;
+      case OpType.Times:
+        try {
+          if (p) await this.checkParent(p);
+          await fsp.lutimes(path, toSeconds(op.ts![0], op.ts![1]), toSeconds(op.ts![2], op.ts![3]));
+        } catch (err) {
+          if (op.q && (err as NodeJS.ErrnoException).code === 'ENOENT') return;
+          throw err;
+        }
+        return;
+      case OpType.CopyUp: {
+        await this.checkParent(p);
+        const src = op.src!;
+        const st = await fsp.lstat(src);
+        if (st.isFile()) {
+          await this.replacing(path, () => fsp.copyFile(src, path, C.COPYFILE_EXCL));
+        } else if (st.isSymbolicLink()) {
+          const target = await fsp.readlink(src);
+          await this.replacing(path, () => fsp.symlink(target, path));
+        } else if (st.isCharacterDevice() || st.isBlockDevice() || st.isFIFO() || st.isSocket()) {
+          await this.replacing(path, () => mknod(path, st.mode, st.rdev));
+        } else {
+          throw errno('EPERM', 'copyup', src);
+        }
+        await fsp.lchown(path, st.uid, st.gid);
+        await this.copyXattrs(src, path);
+        if (!st.isSymbolicLink()) await fsp.chmod(path, st.mode & 0o7777);
+        await fsp.lutimes(path, st.atime, st.mtime);
+        return;
+      }
+      default:
+        throw new Error(`internal: unknown op type ${String(op.t)}`);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.cur?.close().catch(() => {});
+    this.cur = undefined;
+  }
+}

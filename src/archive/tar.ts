@@ -1,0 +1,480 @@
+/**
+ * A streaming tar reader with the semantics of Go's archive/tar (what
+ * containerd's archive.Apply reads layers with):
+ *
+ *  - formats: V7, USTAR (name prefix), PAX ('x' records merged into the next
+ *    entry, 'g' read and ignored), GNU ('L'/'K' long name/link, atime field),
+ *    STAR; header checksums are verified (signed or unsigned sums).
+ *  - numbers: octal (space/NUL padded) or base-256; PAX `size`, `uid`, `gid`,
+ *    `mtime`, `atime` (fractional) override the header.
+ *  - `'\0'` type: a directory if the name ends in "/", else a regular file.
+ *  - header-only types (links, devices, dirs, FIFOs) carry no data whatever
+ *    their size field says.
+ *  - end of archive: two zero blocks, or a clean end of input at a header
+ *    boundary (Go accepts both); a zero block followed by a non-zero block is
+ *    an error. Bytes after the end marker are left to the caller (containerd
+ *    drains them into the diffID digest).
+ *  - GNU/PAX sparse files are refused (NotImplemented).
+ *
+ * Push-pull interface, no copies of file data: `push(chunk)` hands over the
+ * next input chunk, then `next()` returns events until it returns null (needs
+ * more input). Data events are subarrays of the pushed chunk — callers may
+ * keep them (chunks are never reused by the reader).
+ */
+import { invalidArgument, notImplemented } from '../errdefs/index.js';
+
+export interface TarTime {
+  sec: number;
+  nsec: number;
+}
+
+export interface TarHeader {
+  name: string;
+  linkname: string;
+  /** Type flag character ('0' regular, '1' hardlink, '2' symlink, '3' char, '4' block, '5' dir, '6' fifo…). */
+  type: string;
+  size: number;
+  /** Mode bits as stored (permission bits plus setuid/setgid/sticky in the low 12 bits). */
+  mode: number;
+  uid: number;
+  gid: number;
+  mtime: TarTime;
+  /** Only when the archive carries one (PAX atime, GNU/STAR atime field). */
+  atime?: TarTime;
+  devmajor: number;
+  devminor: number;
+  /** SCHILY.xattr.* PAX records (name without the prefix, raw value bytes), in archive order. */
+  xattrs?: Array<[string, Buffer]>;
+  /** All PAX records of the entry (values raw). */
+  pax?: Map<string, Buffer>;
+}
+
+export type TarEvent =
+  | { kind: 'header'; header: TarHeader }
+  | { kind: 'data'; data: Buffer }
+  | { kind: 'end' };
+
+const BLOCK = 512;
+/** Cap on PAX and GNU long-name payloads (Go: maxSpecialFileSize). */
+export const MAX_SPECIAL_FILE_SIZE = 1 << 20;
+const PAX_XATTR = 'SCHILY.xattr.';
+
+const enum State {
+  Header,
+  Data,
+  Meta,
+  Pad,
+  Done,
+}
+
+const enum Fmt {
+  Unknown,
+  V7,
+  USTAR, // USTAR or PAX
+  GNU,
+  STAR,
+}
+
+const HEADER_ONLY = new Set(['1', '2', '3', '4', '5', '6']);
+
+function bad(msg: string): Error {
+  return invalidArgument(`archive/tar: invalid tar header: ${msg}`);
+}
+
+/** Go's parser.parseString: bytes up to the first NUL. */
+function cstring(b: Buffer, start: number, end: number): string {
+  const i = b.indexOf(0, start);
+  const stop = i >= 0 && i < end ? i : end;
+  return stop > start ? b.toString('utf8', start, stop) : '';
+}
+
+function isSpaceOrNul(c: number): boolean {
+  return c === 0 || c === 0x20;
+}
+
+/** Go's parseNumeric: base-256 when the high bit is set, else octal. */
+function numeric(b: Buffer, start: number, end: number, field: string): number {
+  if (b[start]! & 0x80) {
+    const neg = (b[start]! & 0x40) !== 0;
+    const inv = neg ? 0xff : 0;
+    let x = 0n;
+    for (let i = start; i < end; i++) {
+      let c = b[i]! ^ inv;
+      if (i === start) c &= 0x7f;
+      if (x >> 56n) throw bad(`${field} overflows`);
+      x = (x << 8n) | BigInt(c);
+    }
+    if (x >> 63n) throw bad(`${field} overflows`);
+    const v = neg ? -x - 1n : x;
+    if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < -BigInt(Number.MAX_SAFE_INTEGER)) throw bad(`${field} too large`);
+    return Number(v);
+  }
+  let s = start;
+  let e = end;
+  while (s < e && isSpaceOrNul(b[s]!)) s++;
+  while (e > s && isSpaceOrNul(b[e - 1]!)) e--;
+  if (s === e) return 0;
+  // Go parses up to the first NUL then requires all-octal digits
+  const nul = b.indexOf(0, s);
+  if (nul >= 0 && nul < e) e = nul;
+  let x = 0;
+  for (let i = s; i < e; i++) {
+    const c = b[i]! - 0x30;
+    if (c < 0 || c > 7) throw bad(`${field} is not octal`);
+    x = x * 8 + c;
+  }
+  if (x > Number.MAX_SAFE_INTEGER) throw bad(`${field} too large`);
+  return x;
+}
+
+function octalOrNaN(b: Buffer, start: number, end: number): number {
+  try {
+    return numeric(b, start, end, 'checksum');
+  } catch {
+    return NaN;
+  }
+}
+
+function isZeroBlock(b: Buffer, off: number): boolean {
+  for (let i = off; i < off + BLOCK; i++) if (b[i] !== 0) return false;
+  return true;
+}
+
+function formatOf(b: Buffer, o: number): Fmt {
+  const want = octalOrNaN(b, o + 148, o + 156);
+  let unsigned = 0;
+  let signed = 0;
+  for (let i = 0; i < BLOCK; i++) {
+    const c = i >= 148 && i < 156 ? 0x20 : b[o + i]!;
+    unsigned += c;
+    signed += c >= 0x80 ? c - 256 : c;
+  }
+  if (want !== unsigned && want !== signed) return Fmt.Unknown;
+  const magic = b.toString('latin1', o + 257, o + 263);
+  const version = b.toString('latin1', o + 263, o + 265);
+  const trailer = b.toString('latin1', o + 508, o + 512);
+  if (magic === 'ustar\0' && trailer === 'tar\0') return Fmt.STAR;
+  if (magic === 'ustar\0') return Fmt.USTAR;
+  if (magic === 'ustar ' && version === ' \0') return Fmt.GNU;
+  return Fmt.V7;
+}
+
+/** PAX time "%d[.%d]" (may be negative) as Go's parsePAXTime. */
+export function parsePaxTime(s: string): TarTime {
+  const dot = s.indexOf('.');
+  const ss = dot >= 0 ? s.slice(0, dot) : s;
+  let sn = dot >= 0 ? s.slice(dot + 1) : '';
+  if (!/^[+-]?\d+$/.test(ss)) throw bad(`invalid PAX time ${JSON.stringify(s)}`);
+  const sec = Number(ss);
+  if (!Number.isSafeInteger(sec)) throw bad(`invalid PAX time ${JSON.stringify(s)}`);
+  if (!sn) return { sec, nsec: 0 };
+  if (!/^\d+$/.test(sn)) throw bad(`invalid PAX time ${JSON.stringify(s)}`);
+  sn = (sn + '000000000').slice(0, 9);
+  const ns = Number(sn);
+  if (ss.startsWith('-')) {
+    // Go: time.Unix(secs, -nsecs), normalized
+    if (ns === 0) return { sec, nsec: 0 };
+    return { sec: sec - 1, nsec: 1e9 - ns };
+  }
+  return { sec, nsec: ns };
+}
+
+function parsePaxDecimal(v: Buffer, key: string): number {
+  const s = v.toString('latin1');
+  if (!/^[+-]?\d+$/.test(s)) throw bad(`invalid PAX ${key} ${JSON.stringify(s)}`);
+  const n = Number(s);
+  if (!Number.isSafeInteger(n)) throw bad(`invalid PAX ${key} ${JSON.stringify(s)}`);
+  return n;
+}
+
+/** PAX extended header records ("%d %s=%s\n"), values raw. */
+export function parsePax(buf: Buffer): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  let pos = 0;
+  while (pos < buf.length) {
+    const sp = buf.indexOf(0x20, pos);
+    if (sp < 0) throw bad('malformed PAX record');
+    const lenStr = buf.toString('latin1', pos, sp);
+    if (!/^\d+$/.test(lenStr)) throw bad('malformed PAX record length');
+    const n = Number(lenStr);
+    if (n < 5 || pos + n > buf.length || sp + 1 >= pos + n) throw bad('malformed PAX record length');
+    const recEnd = pos + n - 1;
+    if (buf[recEnd] !== 0x0a) throw bad('PAX record missing newline');
+    const eq = buf.indexOf(0x3d, sp + 1);
+    if (eq < 0 || eq >= recEnd) throw bad('PAX record missing "="');
+    const key = buf.toString('utf8', sp + 1, eq);
+    const value = buf.subarray(eq + 1, recEnd);
+    if (key === '' || key.includes('\0')) throw bad('invalid PAX key');
+    if ((key === 'path' || key === 'linkpath' || key === 'uname' || key === 'gname') && value.includes(0)) {
+      throw bad(`PAX ${key} contains NUL`);
+    }
+    out.set(key, value);
+    pos += n;
+  }
+  return out;
+}
+
+export class TarReader {
+  private state = State.Header;
+  private chunk: Buffer = Buffer.alloc(0);
+  private pos = 0;
+  /** Staging for a header split across chunks. */
+  private hdr = Buffer.alloc(BLOCK);
+  private hdrFill = 0;
+  private remaining = 0;
+  private pad = 0;
+  private padDone = 0;
+  private zeroSeen = false;
+  // pending meta entry (PAX / GNU long name)
+  private metaType = '';
+  private metaParts: Buffer[] = [];
+  private metaLen = 0;
+  private pax: Map<string, Buffer> | undefined;
+  private longName: string | undefined;
+  private longLink: string | undefined;
+  /** Bytes pushed so far. */
+  bytesIn = 0;
+
+  /** True once the end-of-archive marker (or a clean end of input) was read. */
+  get done(): boolean {
+    return this.state === State.Done;
+  }
+
+  /** Hands over the next chunk; the previous one must be fully consumed (next() returned null). */
+  push(chunk: Buffer): void {
+    if (this.pos < this.chunk.length && this.state !== State.Done) throw new Error('TarReader.push: previous chunk not consumed');
+    this.chunk = chunk;
+    this.pos = 0;
+    this.bytesIn += chunk.length;
+  }
+
+  /** Signals end of input; throws when the archive is truncated. */
+  end(): void {
+    if (this.state === State.Done) return;
+    if (this.state === State.Header && this.hdrFill === 0) {
+      this.state = State.Done; // Go: EOF at a header boundary ends the archive
+      return;
+    }
+    if (this.state === State.Pad && this.padDone === 0) {
+      this.state = State.Done;
+      return;
+    }
+    throw invalidArgument('archive/tar: unexpected EOF');
+  }
+
+  next(): TarEvent | null {
+    for (;;) {
+      const avail = this.chunk.length - this.pos;
+      switch (this.state) {
+        case State.Done:
+          this.pos = this.chunk.length;
+          return null;
+        case State.Data: {
+          if (this.remaining === 0) {
+            this.state = this.pad ? State.Pad : State.Header;
+            this.padDone = 0;
+            return { kind: 'end' };
+          }
+          if (avail === 0) return null;
+          const n = Math.min(avail, this.remaining);
+          const data = this.chunk.subarray(this.pos, this.pos + n);
+          this.pos += n;
+          this.remaining -= n;
+          return { kind: 'data', data };
+        }
+        case State.Pad: {
+          if (avail === 0) return null;
+          const n = Math.min(avail, this.pad - this.padDone);
+          this.pos += n;
+          this.padDone += n;
+          if (this.padDone === this.pad) this.state = State.Header;
+          continue;
+        }
+        case State.Meta: {
+          if (this.remaining > 0) {
+            if (avail === 0) return null;
+            const n = Math.min(avail, this.remaining);
+            this.metaParts.push(this.chunk.subarray(this.pos, this.pos + n));
+            this.pos += n;
+            this.remaining -= n;
+            if (this.remaining > 0) return null;
+          }
+          this.finishMeta();
+          this.state = this.pad ? State.Pad : State.Header;
+          this.padDone = 0;
+          continue;
+        }
+        case State.Header: {
+          let block: Buffer;
+          let off: number;
+          if (this.hdrFill === 0 && avail >= BLOCK) {
+            block = this.chunk;
+            off = this.pos;
+            this.pos += BLOCK;
+          } else {
+            if (avail === 0) return null;
+            const n = Math.min(avail, BLOCK - this.hdrFill);
+            this.chunk.copy(this.hdr, this.hdrFill, this.pos, this.pos + n);
+            this.pos += n;
+            this.hdrFill += n;
+            if (this.hdrFill < BLOCK) return null;
+            this.hdrFill = 0;
+            block = this.hdr;
+            off = 0;
+          }
+          const ev = this.onHeader(block, off);
+          if (ev) return ev;
+          continue;
+        }
+      }
+    }
+  }
+
+  private onHeader(b: Buffer, o: number): TarEvent | null {
+    if (isZeroBlock(b, o)) {
+      if (this.zeroSeen) {
+        this.state = State.Done;
+        this.pos = this.chunk.length;
+        return null;
+      }
+      this.zeroSeen = true;
+      return null;
+    }
+    if (this.zeroSeen) throw bad('zero block followed by a non-zero block');
+    const fmt = formatOf(b, o);
+    if (fmt === Fmt.Unknown) throw bad('checksum mismatch or unknown format');
+
+    let type = String.fromCharCode(b[o + 156]!);
+    let name = cstring(b, o, o + 100);
+    let linkname = cstring(b, o + 157, o + 257);
+    let size = numeric(b, o + 124, o + 136, 'size');
+    const mode = numeric(b, o + 100, o + 108, 'mode');
+    let uid = numeric(b, o + 108, o + 116, 'uid');
+    let gid = numeric(b, o + 116, o + 124, 'gid');
+    let mtime: TarTime = { sec: numeric(b, o + 136, o + 148, 'mtime'), nsec: 0 };
+    let atime: TarTime | undefined;
+    let devmajor = 0;
+    let devminor = 0;
+    if (fmt !== Fmt.V7) {
+      devmajor = numeric(b, o + 329, o + 337, 'devmajor');
+      devminor = numeric(b, o + 337, o + 345, 'devminor');
+      let prefix = '';
+      if (fmt === Fmt.USTAR) {
+        prefix = cstring(b, o + 345, o + 500);
+      } else if (fmt === Fmt.STAR) {
+        prefix = cstring(b, o + 345, o + 476);
+        atime = { sec: numeric(b, o + 476, o + 488, 'atime'), nsec: 0 };
+      } else if (fmt === Fmt.GNU && b[o + 345] !== 0) {
+        try {
+          atime = { sec: numeric(b, o + 345, o + 357, 'atime'), nsec: 0 };
+        } catch {
+          atime = undefined; // Go: a buggy GNU atime field is ignored
+        }
+      }
+      if (prefix) name = `${prefix}/${name}`;
+    }
+    if (size < 0) throw bad('negative size');
+
+    const headerOnly = HEADER_ONLY.has(type);
+    const dataSize = headerOnly ? 0 : size;
+    switch (type) {
+      case 'x':
+      case 'g':
+      case 'L':
+      case 'K': {
+        if (dataSize > MAX_SPECIAL_FILE_SIZE) throw bad(`${type} entry larger than ${MAX_SPECIAL_FILE_SIZE} bytes`);
+        this.state = State.Meta;
+        this.metaType = type;
+        this.metaParts = [];
+        this.metaLen = dataSize;
+        this.remaining = dataSize;
+        this.pad = (BLOCK - (dataSize % BLOCK)) % BLOCK;
+        return null;
+      }
+      case 'S':
+        throw notImplemented('archive/tar: GNU sparse files are not supported');
+    }
+
+    const pax = this.pax;
+    let xattrs: Array<[string, Buffer]> | undefined;
+    if (pax) {
+      for (const [k, v] of pax) {
+        if (k.startsWith(PAX_XATTR)) {
+          (xattrs ??= []).push([k.slice(PAX_XATTR.length), v]);
+          continue;
+        }
+        if (v.length === 0) continue; // Go: keep the header's value
+        switch (k) {
+          case 'path':
+            name = v.toString('utf8');
+            break;
+          case 'linkpath':
+            linkname = v.toString('utf8');
+            break;
+          case 'uid':
+            uid = parsePaxDecimal(v, k);
+            break;
+          case 'gid':
+            gid = parsePaxDecimal(v, k);
+            break;
+          case 'size':
+            size = parsePaxDecimal(v, k);
+            if (size < 0) throw bad('negative size');
+            break;
+          case 'mtime':
+            mtime = parsePaxTime(v.toString('latin1'));
+            break;
+          case 'atime':
+            atime = parsePaxTime(v.toString('latin1'));
+            break;
+          case 'ctime':
+            parsePaxTime(v.toString('latin1'));
+            break;
+        }
+      }
+    }
+    if (this.longName !== undefined && this.longName !== '') name = this.longName;
+    if (this.longLink !== undefined && this.longLink !== '') linkname = this.longLink;
+    this.pax = undefined;
+    this.longName = undefined;
+    this.longLink = undefined;
+    if (type === '\0') type = name.endsWith('/') ? '5' : '0';
+
+    const header: TarHeader = { name, linkname, type, size, mode, uid, gid, mtime, devmajor, devminor };
+    if (atime) header.atime = atime;
+    if (xattrs) header.xattrs = xattrs;
+    if (pax) header.pax = pax;
+    const n = HEADER_ONLY.has(type) ? 0 : size;
+    this.state = State.Data;
+    this.remaining = n;
+    this.pad = (BLOCK - (n % BLOCK)) % BLOCK;
+    return { kind: 'header', header };
+  }
+
+  private finishMeta(): void {
+    const buf = this.metaParts.length === 1 ? this.metaParts[0]! : Buffer.concat(this.metaParts, this.metaLen);
+    this.metaParts = [];
+    const type = this.metaType;
+    this.metaType = '';
+    switch (type) {
+      case 'x': {
+        const recs = parsePax(buf);
+        for (const k of recs.keys()) {
+          if (k.startsWith('GNU.sparse.')) throw notImplemented('archive/tar: GNU sparse files are not supported');
+        }
+        // several 'x' headers in a row: Go keeps only the last one
+        this.pax = recs;
+        break;
+      }
+      case 'g':
+        parsePax(buf); // validated, then ignored (containerd ignores global headers)
+        break;
+      case 'L':
+        this.longName = cstring(buf, 0, buf.length);
+        break;
+      case 'K':
+        this.longLink = cstring(buf, 0, buf.length);
+        break;
+    }
+  }
+}
