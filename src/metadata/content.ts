@@ -72,8 +72,9 @@ export class MetaContentStore implements Store {
       const res = this.m.stmt('DELETE FROM content WHERE ns = ? AND digest = ?').run(ns, dgst);
       if (res.changes === 0) throw notFound(`content ${dgst}`);
       removeFromLeases(this.m, ns, 'content', dgst);
-      if (!this.m.stmt('SELECT 1 FROM content WHERE digest = ? LIMIT 1').get(dgst)) {
-        // Last reference: remove the blob under the same write lock.
+      // Last reference (no record, and no ingest expecting it: a shared writer
+      // in another namespace commits without bytes): remove the blob under the same write lock.
+      if (!this.m.stmt('SELECT 1 FROM content WHERE digest = ? LIMIT 1').get(dgst) && !this.m.stmt('SELECT 1 FROM ingests WHERE expected = ? LIMIT 1').get(dgst)) {
         this.backend.removeBlob(dgst);
       }
     });
@@ -240,7 +241,12 @@ class MetaWriter implements Writer {
     if (!this.w) {
       if (size !== 0 && size !== this.desc.size) throw failedPrecondition(`${JSON.stringify(this.ref)} failed size validation: ${this.desc.size} != ${size}`);
       if (expected && expected !== this.desc.digest) throw failedPrecondition(`${JSON.stringify(this.ref)} unexpected digest`);
-      if (!this.m.tx(() => this.store.recordCommit(ctx, this.ns, this.ref, this.desc.digest, this.desc.size, labels))) {
+      const created = this.m.tx(() => {
+        // The shared blob may have been removed since writer() (GC): never record a missing file.
+        if (this.store.backend.blobSize(this.desc.digest) !== this.desc.size) throw notFound(`content ${this.desc.digest} (shared from another namespace)`);
+        return this.store.recordCommit(ctx, this.ns, this.ref, this.desc.digest, this.desc.size, labels);
+      });
+      if (!created) {
         throw alreadyExists(`content ${this.desc.digest}`);
       }
       return;
