@@ -113,6 +113,15 @@ export class LocalStore implements Store {
     if (labels && Object.keys(labels).length) this.labels.set(dgst, { labels: { ...labels }, updatedAt: at });
   }
 
+  /** Size of a committed blob, or undefined when absent (synchronous, for callers inside a DB transaction). */
+  blobSize(dgst: string): number | undefined {
+    try {
+      return statSync(this.blobPath(dgst)).size;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Removes a blob file synchronously (for callers inside a DB transaction); false when absent. */
   removeBlob(dgst: string): boolean {
     try {
@@ -302,9 +311,11 @@ export class LocalWriter implements Writer {
       const dataPath = join(this.dir, 'data');
       mkdirSync(join(target, '..'), { recursive: true });
       // The commit time becomes the blob's mtime (info.createdAt), as in containerd.
-      // utimes takes float seconds (~240 ns resolution): 1 µs ahead keeps it >= now.
-      const committedAt = now() + 1000n;
-      const secs = Number(committedAt / 1_000_000_000n) + Number(committedAt % 1_000_000_000n) / 1e9;
+      // utimes takes float seconds and libuv keeps whole µs (truncating): use a
+      // whole µs 1-2 µs ahead of now(), passed as its middle to survive the float.
+      const commitUs = now() / 1000n + 2n;
+      const committedAt = commitUs * 1000n;
+      const secs = Number(commitUs / 1_000_000n) + (Number(commitUs % 1_000_000n) + 0.5) / 1e6;
       utimesSync(dataPath, secs, secs);
       // After publish ran, the ingest is spent: its data is in blobs/ (moved) or
       // the same blob was already there. Either way the ingest folder goes.
