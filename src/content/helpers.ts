@@ -10,7 +10,7 @@ import type { CommitOpts, Descriptor, Ingester, Provider, Writer } from './types
  * by skipping the bytes already written. A blob already present counts as
  * success (AlreadyExists is swallowed), as in containerd's WriteBlob.
  */
-export async function writeBlob(ctx: Ctx, cs: Ingester, ref: string, src: AsyncIterable<Uint8Array> | Readable, desc: Partial<Descriptor>, opts?: CommitOpts): Promise<void> {
+export async function writeBlob(ctx: Ctx, cs: Ingester, ref: string, src: AsyncIterable<Uint8Array> | Iterable<Uint8Array> | Readable, desc: Partial<Descriptor>, opts?: CommitOpts): Promise<void> {
   let w: Writer;
   try {
     w = await cs.writer(ctx, { ref, desc });
@@ -33,7 +33,7 @@ export async function writeBlob(ctx: Ctx, cs: Ingester, ref: string, src: AsyncI
  * Copies src into w from w's current offset: the first `offset` bytes of src
  * are skipped (resume). Writes are awaited one by one (backpressure).
  */
-export async function copyInto(ctx: Ctx, w: Writer, src: AsyncIterable<Uint8Array> | Readable, size = 0): Promise<void> {
+export async function copyInto(ctx: Ctx, w: Writer, src: AsyncIterable<Uint8Array> | Iterable<Uint8Array> | Readable, size = 0): Promise<void> {
   const st = await w.status();
   let skip = st.offset;
   if (size > 0 && skip > size) {

@@ -68,6 +68,11 @@ export function printJSON(v: unknown): void {
   );
 }
 
+/** One NDJSON line (the --json form of streamed events: progress, then the result). */
+export function printEvent(v: Record<string, unknown>): void {
+  process.stdout.write(JSON.stringify(v, (k, x) => (typeof x === 'bigint' ? (/At$/.test(k) ? toRFC3339Nano(x) : Number(x)) : x)) + '\n');
+}
+
 const HINTS: Partial<Record<Code, string>> = {
   [Code.Unavailable]: 'another writer holds it; retry when it is done',
 };

@@ -4,7 +4,7 @@ import { fetchImage } from '../../client/fetch.js';
 import { pushImage } from '../../client/push.js';
 import * as digest from '../../digest/index.js';
 import { createReporter, modeFor } from '../../progress/index.js';
-import { printJSON, withServices } from './context.js';
+import { printEvent, printJSON, withServices } from './context.js';
 import { addRemoteFlags, resolverFrom } from './remoteflags.js';
 
 export function fetchCommand(): Command {
@@ -27,7 +27,7 @@ export function fetchCommand(): Command {
             onProgress: (ev) => rep.update(ev),
           });
           rep.finish();
-          if (g.json) printJSON({ event: 'image', name: r.image.name, target: r.image.target });
+          if (g.json) printEvent({ event: 'image', name: r.image.name, target: r.image.target });
           else process.stdout.write(`${r.image.name}: ${r.image.target.digest}\n`);
         } catch (err) {
           rep.finish();
@@ -81,7 +81,7 @@ export function pushCommand(): Command {
         try {
           const r = await pushImage(svc, ctx, ref, local, { resolver, platforms: o.platform, maxConcurrentUploads: o.maxConcurrentUploads, onProgress: (ev) => rep.update(ev) });
           rep.finish();
-          if (g.json) printJSON({ event: 'pushed', name: r.name, digest: r.digest });
+          if (g.json) printEvent({ event: 'pushed', name: r.name, digest: r.digest });
           else process.stdout.write(`${r.name}: ${r.digest}\n`);
         } catch (err) {
           rep.finish();

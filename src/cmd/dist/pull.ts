@@ -12,7 +12,7 @@ import { mountAll, unmountAll } from '../../mount/index.js';
 import { createReporter, modeFor } from '../../progress/index.js';
 import { resolveSnapshotter } from '../../services/types.js';
 import { exportRootfs } from '../../client/rootfs.js';
-import { printJSON, withServices } from './context.js';
+import { printEvent, printJSON, withServices } from './context.js';
 import { findName } from './images.js';
 import { addRemoteFlags, resolverFrom } from './remoteflags.js';
 
@@ -41,7 +41,7 @@ export function pullCommand(): Command {
             onProgress: (ev) => rep.update(ev),
           });
           rep.finish();
-          if (g.json) printJSON({ event: 'image', name: r.image.name, target: r.image.target, chainID: r.unpack?.chainID, applied: r.unpack?.applied });
+          if (g.json) printEvent({ event: 'image', name: r.image.name, target: r.image.target, chainID: r.unpack?.chainID, applied: r.unpack?.applied });
           else {
             process.stdout.write(`${r.image.name}: ${r.image.target.digest}\n`);
             if (r.unpack) process.stdout.write(`unpacked chain id: ${r.unpack.chainID} (${r.unpack.applied} of ${r.unpack.layers} layers applied, ${snapshotter})\n`);
