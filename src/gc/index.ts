@@ -106,8 +106,8 @@ export class GarbageCollector {
           dres.run(item.slice(0, i), item.slice(i + 1));
         }
       }
-      // Ingests.
-      for (const r of this.m.stmt('SELECT ns, ref, bref FROM ingests').iterate() as IterableIterator<{ ns: string; ref: string; bref: string }>) {
+      // Ingests (read first: better-sqlite3 cannot write while a statement iterates).
+      for (const r of this.m.stmt('SELECT ns, ref, bref FROM ingests').all() as { ns: string; ref: string; bref: string }[]) {
         if (live.has(`i\0${r.ns}\0${r.ref}`)) continue;
         let size = 0;
         try {
