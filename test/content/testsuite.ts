@@ -19,7 +19,7 @@ import { copyInto, readBlob, writeBlob } from '../../src/content/helpers.js';
 import type { Info, Status, Store, Writer } from '../../src/content/types.js';
 import { fromBytes } from '../../src/digest/index.js';
 import {
-  isAlreadyExists, isCanceled, isFailedPrecondition, isInvalidArgument, isNotFound, isUnavailable,
+  isAlreadyExists, isCanceled, isFailedPrecondition, isInvalidArgument, isNotFound, isNotImplemented, isUnavailable,
 } from '../../src/errdefs/index.js';
 import type { Ctx } from '../../src/internal/context.js';
 import { now, type Timestamp } from '../../src/internal/time.js';
@@ -30,6 +30,16 @@ export interface SuiteEnv {
   /** A second namespace over the same backing store, for cross-namespace tests. */
   ctx2?: Ctx;
   cleanup: () => Promise<void>;
+  /**
+   * The store is containerd 1.6 itself (through the proxy): accept its known
+   * gaps: statuses carry no `expected` (nor filter on it), no `size==` filter
+   * on blobs, a bad `~=` regexp matches nothing instead of failing, and a
+   * deleted blob's bytes stay in the shared backend until GC (a new writer
+   * for that digest starts at its full size).
+   */
+  containerd16?: boolean;
+  /** Writers can only truncate to 0 or their offset (the Write stream protocol); other sizes: NotImplemented. */
+  truncateToZeroOnly?: boolean;
 }
 
 export type SuiteFactory = () => Promise<SuiteEnv>;
@@ -208,7 +218,8 @@ export function contentSuite(name: string, factory: SuiteFactory): void {
       await rejectsWith(store.writer({ ...ctx, signal: ac.signal }, { ref: 'z' }), isCanceled, 'aborted signal');
     });
 
-    it('UpdateStatus: offset, digest, total, expected, timestamps through writes', async ({ store, ctx }) => {
+    it('UpdateStatus: offset, digest, total, expected, timestamps through writes', async (env) => {
+      const { store, ctx } = env;
       const { data, digest } = createContent(256);
       const preStart = now();
       const w = await store.writer(ctx, { ref: 'c1', desc: { size: 256, digest } });
@@ -232,7 +243,7 @@ export function contentSuite(name: string, factory: SuiteFactory): void {
           assert.equal(sst.ref, 'c1');
           assert.equal(sst.offset, b, 'store status offset');
           assert.equal(sst.total, 256, 'store status total');
-          assert.equal(sst.expected, digest, 'store status expected');
+          if (!env.containerd16) assert.equal(sst.expected, digest, 'store status expected');
           assert.equal(sst.startedAt, startedAt, 'store status startedAt');
           assert.ok(sst.updatedAt >= sst.startedAt, 'store status updatedAt >= startedAt');
         }
@@ -332,12 +343,17 @@ export function contentSuite(name: string, factory: SuiteFactory): void {
       });
     }
 
-    it('Truncate: to a middle offset rehashes; past the offset is InvalidArgument', async ({ store, ctx }) => {
+    it('Truncate: to a middle offset rehashes; past the offset is InvalidArgument', async ({ store, ctx, truncateToZeroOnly }) => {
       const { data, digest } = createContent(3000);
       const w = await store.writer(ctx, { ref: 'trunc' });
       try {
         await w.write(data);
-        await w.truncate(1000);
+        if (truncateToZeroOnly) {
+          await rejectsWith(w.truncate(1000), isNotImplemented, 'truncate to a middle offset');
+          await rejectsWith(w.truncate(4000), isInvalidArgument, 'truncate past offset');
+          await w.truncate(0);
+          await w.write(data.subarray(0, 1000));
+        } else await w.truncate(1000);
         assert.equal((await w.status()).offset, 1000);
         assert.equal(w.digest(), fromBytes(data.subarray(0, 1000)));
         await rejectsWith(w.truncate(2000), isInvalidArgument, 'truncate past offset');
@@ -517,7 +533,7 @@ export function contentSuite(name: string, factory: SuiteFactory): void {
       }
     });
 
-    it('ListStatuses: all, filters ref~=, ref==, expected==; bad filter', async ({ store, ctx }) => {
+    it('ListStatuses: all, filters ref~=, ref==, expected==; bad filter', async ({ store, ctx, containerd16 }) => {
       const { digest } = createContent(100);
       const specs: [string, { size?: number; digest?: string } | undefined, number][] = [
         ['a-1', undefined, 3],
@@ -537,7 +553,7 @@ export function contentSuite(name: string, factory: SuiteFactory): void {
       assert.equal(byRef.get('a-1')!.offset, 3);
       assert.equal(byRef.get('a-2')!.offset, 7);
       assert.equal(byRef.get('a-2')!.total, 100);
-      assert.equal(byRef.get('a-2')!.expected, digest);
+      if (!containerd16) assert.equal(byRef.get('a-2')!.expected, digest);
       assert.equal(byRef.get('b-1')!.total, 50);
       for (const s of all) {
         assertBetween(s.startedAt, t0, t1, `${s.ref} startedAt`);
@@ -548,16 +564,18 @@ export function contentSuite(name: string, factory: SuiteFactory): void {
       assert.deepEqual(await refs('ref~=1$'), ['a-1', 'b-1']);
       assert.deepEqual(await refs('ref==b-1'), ['b-1']);
       assert.deepEqual(await refs('ref!=b-1'), ['a-1', 'a-2']);
-      assert.deepEqual(await refs(`expected==${digest}`), ['a-2']);
+      assert.deepEqual(await refs(`expected==${digest}`), containerd16 ? [] : ['a-2']);
       assert.deepEqual(await refs('ref==a-1', 'ref==b-1'), ['a-1', 'b-1'], 'OR of two filters');
       assert.deepEqual(await refs('ref~=^a-,ref!=a-1'), ['a-2'], 'AND within one filter');
       assert.deepEqual(await refs('ref==none'), []);
       for (const bad of ['ref==', 'ref=x', '==x', 'ref~=(']) {
-        await rejectsWith(store.listStatuses(ctx, [bad]), isInvalidArgument, `bad filter ${bad}`);
+        // containerd logs a bad regexp and matches nothing.
+        if (containerd16 && bad === 'ref~=(') assert.deepEqual(await refs(bad), []);
+        else await rejectsWith(store.listStatuses(ctx, [bad]), isInvalidArgument, `bad filter ${bad}`);
       }
     });
 
-    it('Walk: all blobs, filters labels.k==v, labels.k, digest==, size==, OR; bad filter', async ({ store, ctx }) => {
+    it('Walk: all blobs, filters labels.k==v, labels.k, digest==, size==, OR; bad filter', async ({ store, ctx, containerd16 }) => {
       const blobs = [createContent(10), createContent(20), createContent(30)];
       const labels: Record<string, string>[] = [{ k: 'v', x: '1' }, { k: 'other' }, {}];
       for (const [i, b] of blobs.entries()) {
@@ -570,7 +588,7 @@ export function contentSuite(name: string, factory: SuiteFactory): void {
       assert.deepEqual(await collectWalk(store, ctx, ['labels.k']), [d[0], d[1]].sort());
       assert.deepEqual(await collectWalk(store, ctx, ['labels."x"==1']), [d[0]]);
       assert.deepEqual(await collectWalk(store, ctx, [`digest==${d[2]}`]), [d[2]]);
-      assert.deepEqual(await collectWalk(store, ctx, ['size==20']), [d[1]]);
+      assert.deepEqual(await collectWalk(store, ctx, ['size==20']), containerd16 ? [] : [d[1]]);
       assert.deepEqual(await collectWalk(store, ctx, ['labels.k==v', `digest==${d[2]}`]), [d[0], d[2]].sort());
       assert.deepEqual(await collectWalk(store, ctx, ['labels.k==v,labels.x==2']), []);
       assert.deepEqual(await collectWalk(store, ctx, ['labels.nope']), []);
@@ -637,7 +655,7 @@ export function contentSuite(name: string, factory: SuiteFactory): void {
       await rejectsWith(store.readerAt(ctx, { digest: createContent(5).digest }), isNotFound, 'readerAt of a missing blob');
     });
 
-    it('Delete: info/readerAt/walk NotFound afterwards; delete twice NotFound; re-ingest works', async ({ store, ctx }) => {
+    it('Delete: info/readerAt/walk NotFound afterwards; delete twice NotFound; re-ingest works', async ({ store, ctx, containerd16 }) => {
       const a = createContent(100);
       const b = createContent(100);
       await writeBlob(ctx, store, 'del-a', Readable.from([a.data]), { digest: a.digest });
@@ -653,8 +671,13 @@ export function contentSuite(name: string, factory: SuiteFactory): void {
       // The digest can be ingested again.
       const w = await store.writer(ctx, { ref: 'del-a-again', desc: { digest: a.digest, size: 100 } });
       try {
-        assert.equal((await w.status()).offset, 0);
-        await w.write(a.data);
+        const off = (await w.status()).offset;
+        if (containerd16 && off === 100) {
+          // containerd: the bytes are still in the shared backend (no GC yet).
+        } else {
+          assert.equal(off, 0);
+          await w.write(a.data);
+        }
         await w.commit(ctx, 100, a.digest);
       } finally {
         await w.close();
