@@ -9,23 +9,37 @@ const BLOCK_UNIT = 512;
 /**
  * du over the trees at roots (continuity's fs.DiskUsage): counts each inode
  * once (hard links share one) and sums allocated blocks × 512, not file sizes.
- * Symlinks are not followed. Checks the signal between entries.
+ * Symlinks are not followed. Entries that vanish during the walk (an
+ * active snapshot in use) are skipped; a missing root is an error.
+ * Checks the signal between entries.
  */
 export async function diskUsage(roots: string[], signal?: AbortSignal): Promise<Usage> {
   const seen = new Set<string>();
   let size = 0;
-  const visit = async (path: string): Promise<void> => {
+  const visit = async (path: string, isRoot: boolean): Promise<void> => {
     throwIfAborted(signal);
-    const st = await lstat(path);
+    let st;
+    try {
+      st = await lstat(path);
+    } catch (err) {
+      if (!isRoot && (err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
     const k = `${st.dev}:${st.ino}`;
     if (!seen.has(k)) {
       seen.add(k);
       size += st.blocks * BLOCK_UNIT;
     }
     if (!st.isDirectory()) return;
-    const dir = await opendir(path);
-    for await (const ent of dir) await visit(join(path, ent.name));
+    let dir;
+    try {
+      dir = await opendir(path);
+    } catch (err) {
+      if (!isRoot && (err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    for await (const ent of dir) await visit(join(path, ent.name), false);
   };
-  for (const root of roots) await visit(root);
+  for (const root of roots) await visit(root, true);
   return { size, inodes: seen.size };
 }
