@@ -10,7 +10,9 @@
  * for ingests not under a lease) lies in the future.
  * Edges: labels containerd.io/gc.ref.content[.|/<name>] → content in the same
  * namespace; containerd.io/gc.ref.snapshot.<snapshotter>[/<name>] → snapshot;
- * a snapshot → its parent.
+ * a snapshot → its parent (also for flat-leased snapshots); an ingest → the
+ * content it expects (whose blob file is kept even when no namespace records
+ * it yet: a writer sharing another namespace's blob commits without bytes).
  *
  * Everything unmarked is swept: content records (the blob file goes when no
  * namespace has a record left), ingests, snapshots (children first) and
@@ -136,7 +138,7 @@ export class GarbageCollector {
       }
       // Blob files no namespace references (also orphans from failed commits).
       for (const dgst of this.blobFiles()) {
-        if (refs.has(dgst)) continue;
+        if (refs.has(dgst) || marked.expectedBlobs.has(dgst)) continue;
         let size = 0;
         try {
           size = statSync(this.blobs.blobPath(dgst)).size;
@@ -171,17 +173,31 @@ export class GarbageCollector {
     return res;
   }
 
-  /** Marks everything reachable from the roots. */
+  /**
+   * Marks everything reachable from the roots. Nodes are "c|i|s \0 ns \0 id".
+   * `live` holds every kept node. A node reached through a flat lease is kept
+   * without following its references (a flat snapshot still keeps its
+   * parents, flat); reached normally as well, it is followed in full.
+   */
   private mark() {
     const t = now();
     const live = new Set<string>();
+    const followed = new Set<string>();
+    const flatFollowed = new Set<string>();
     const stack: string[] = [];
-    const visit = (node: string, follow = true) => {
-      if (live.has(node)) return;
+    const flatStack: string[] = [];
+    const visit = (node: string) => {
+      if (followed.has(node)) return;
+      followed.add(node);
       live.add(node);
-      if (follow) stack.push(node);
+      stack.push(node);
     };
-    const flat = new Set<string>();
+    const visitFlat = (node: string) => {
+      live.add(node);
+      if (node.charCodeAt(0) !== 115 /* s */ || followed.has(node) || flatFollowed.has(node)) return;
+      flatFollowed.add(node);
+      flatStack.push(node);
+    };
 
     // Labels of content and snapshots, for following references.
     const contentLabels = new Map<string, Record<string, string>>();
@@ -212,15 +228,9 @@ export class GarbageCollector {
     for (const r of this.m.stmt('SELECT ns, lease, type, id FROM lease_resources').iterate() as IterableIterator<{ ns: string; lease: string; type: string; id: string }>) {
       const isFlat = leaseFlat.get(`${r.ns}\0${r.lease}`);
       if (isFlat === undefined) continue; // expired or gone
-      let node: string | undefined;
-      if (r.type === 'content') node = `c\0${r.ns}\0${r.id}`;
-      else if (r.type === 'ingests') node = `i\0${r.ns}\0${r.id}`;
-      else if (r.type.startsWith('snapshots/')) node = `s\0${r.ns}\0${r.type.slice('snapshots/'.length)}/${r.id}`;
-      if (!node) continue;
-      if (isFlat) {
-        if (!live.has(node)) flat.add(node);
-        live.add(node);
-      } else visit(node);
+      if (r.type === 'content') (isFlat ? visitFlat : visit)(`c\0${r.ns}\0${r.id}`);
+      else if (r.type === 'ingests') visit(`i\0${r.ns}\0${r.id}`); // ingests are never flat (containerd)
+      else if (r.type.startsWith('snapshots/')) (isFlat ? visitFlat : visit)(`s\0${r.ns}\0${r.type.slice('snapshots/'.length)}/${r.id}`);
     }
     // Images.
     for (const r of this.m.stmt('SELECT ns, target, labels FROM images').iterate() as IterableIterator<{ ns: string; target: string; labels: string }>) {
@@ -234,13 +244,16 @@ export class GarbageCollector {
       if (c.snapshotter && c.snapshotKey) visit(`s\0${r.ns}\0${c.snapshotter}/${c.snapshotKey}`);
       labelRefs(r.ns, parseLabels(r.labels), visit);
     }
-    // Ingests that have not expired.
-    for (const r of this.m.stmt('SELECT ns, ref, expires_at FROM ingests WHERE expires_at IS NOT NULL').iterate() as IterableIterator<{ ns: string; ref: string; expires_at: string }>) {
-      if (BigInt(r.expires_at) > t) visit(`i\0${r.ns}\0${r.ref}`);
+    // Ingests: those that have not expired are roots; a live ingest references its expected digest.
+    const ingestExpected = new Map<string, string>();
+    for (const r of this.m.stmt('SELECT ns, ref, expected, expires_at FROM ingests').iterate() as IterableIterator<{ ns: string; ref: string; expected: string; expires_at: string | null }>) {
+      if (r.expected) ingestExpected.set(`${r.ns}\0${r.ref}`, r.expected);
+      if (r.expires_at !== null && BigInt(r.expires_at) > t) visit(`i\0${r.ns}\0${r.ref}`);
     }
     // Follow references.
-    while (stack.length) {
-      const node = stack.pop()!;
+    while (stack.length || flatStack.length) {
+      const isFlat = stack.length === 0;
+      const node = isFlat ? flatStack.pop()! : stack.pop()!;
       const [kind, ns, id] = node.split('\0');
       if (kind === 'c') {
         const labels = contentLabels.get(`${ns}\0${id}`);
@@ -248,16 +261,23 @@ export class GarbageCollector {
       } else if (kind === 's') {
         const s = snapByKey.get(`${ns}\0${id}`);
         if (!s) continue;
-        if (s.parent) visit(`s\0${ns}\0${s.snapshotter}/${s.parent}`);
-        if (s.labels !== '{}') labelRefs(ns, parseLabels(s.labels), visit);
+        if (s.parent) (isFlat ? visitFlat : visit)(`s\0${ns}\0${s.snapshotter}/${s.parent}`);
+        if (!isFlat && s.labels !== '{}') labelRefs(ns, parseLabels(s.labels), visit);
+      } else if (kind === 'i') {
+        const expected = ingestExpected.get(`${ns}\0${id}`);
+        if (expected) visit(`c\0${ns}\0${expected}`);
       }
     }
+    // Blob files live ingests expect stay even where no namespace records them
+    // yet: a writer sharing a blob of another namespace commits without bytes.
+    const expectedBlobs = new Set<string>();
+    for (const [k, dgst] of ingestExpected) if (live.has(`i\0${k}`)) expectedBlobs.add(dgst);
     const snapDepth = (s: SnapRow) => {
       let d = 0;
       for (let p = s.parent; p && d < 10_000; d++) p = snapByKey.get(`${s.ns}\0${s.snapshotter}/${p}`)?.parent ?? '';
       return d;
     };
-    return { live, expiredLeases, snapshots, snapDepth };
+    return { live, expiredLeases, snapshots, snapDepth, expectedBlobs };
   }
 
   private *blobFiles(): Generator<string> {
