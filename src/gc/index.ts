@@ -63,14 +63,35 @@ interface SnapRow { ns: string; snapshotter: string; key: string; bkey: string; 
 
 export class GarbageCollector {
   private running: Promise<GCResult> | undefined;
+  private queued: Promise<GCResult> | undefined;
 
   constructor(private readonly m: MetadataDB, private readonly blobs: LocalStore, private readonly backends: BackendOpener) {}
 
-  /** Runs one collection (concurrent calls share the running one). */
+  /**
+   * Runs one collection that marks after this call, so whatever the caller
+   * released before calling is collected when it resolves. Collections never
+   * overlap: a call during one waits for it and runs the next, which all
+   * calls arriving meanwhile share.
+   */
   collect(ctx: Ctx = {}, opts: GCOptions = {}): Promise<GCResult> {
     if (opts.dryRun) return this.run(ctx, true);
-    if (!this.running) this.running = this.run(ctx, false).finally(() => (this.running = undefined));
-    return this.running;
+    if (!this.running) return this.start(ctx);
+    this.queued ??= this.running.then(
+      () => undefined,
+      () => undefined,
+    ).then(() => {
+      this.queued = undefined;
+      return this.start(ctx);
+    });
+    return this.queued;
+  }
+
+  private start(ctx: Ctx): Promise<GCResult> {
+    const p: Promise<GCResult> = this.run(ctx, false).finally(() => {
+      if (this.running === p) this.running = undefined;
+    });
+    this.running = p;
+    return p;
   }
 
   private async run(_ctx: Ctx, dryRun: boolean): Promise<GCResult> {
