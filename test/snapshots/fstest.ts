@@ -71,7 +71,7 @@ function typeOf(st: import('node:fs').Stats): string {
 }
 
 /** A manifest of the tree at root: relative path → entry. */
-export async function manifest(root: string): Promise<Map<string, Entry>> {
+export async function manifest(root: string): Promise<Manifest> {
   const out = new Map<string, Entry>();
   const inodes = new Map<string, string[]>();
   const visit = async (r: string): Promise<void> => {
@@ -104,9 +104,10 @@ export async function manifest(root: string): Promise<Map<string, Entry>> {
   return out;
 }
 
-/** Throws describing the differences when the trees at a and b differ. */
-export async function checkDirectoryEqual(a: string, b: string): Promise<void> {
-  const [ma, mb] = await Promise.all([manifest(a), manifest(b)]);
+export type Manifest = Map<string, Entry>;
+
+/** Throws describing the differences between two manifests (of trees a and b). */
+export function compareManifests(ma: Manifest, mb: Manifest, a = 'a', b = 'b'): void {
   const diffs: string[] = [];
   for (const [p, ea] of ma) {
     const eb = mb.get(p);
@@ -115,6 +116,12 @@ export async function checkDirectoryEqual(a: string, b: string): Promise<void> {
   }
   for (const p of mb.keys()) if (!ma.has(p)) diffs.push(`${p}: only in ${b}`);
   if (diffs.length) throw new Error(`directories differ:\n  ${diffs.slice(0, 20).join('\n  ')}`);
+}
+
+/** Throws describing the differences when the trees at a and b differ. */
+export async function checkDirectoryEqual(a: string, b: string): Promise<void> {
+  const [ma, mb] = await Promise.all([manifest(a), manifest(b)]);
+  compareManifests(ma, mb, a, b);
 }
 
 /** Applies applier to a fresh copy-free temp tree and compares dir with it. */

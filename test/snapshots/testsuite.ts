@@ -25,6 +25,8 @@ import {
   apply,
   checkDirectoryEqual,
   checkDirectoryEqualWithApplier,
+  compareManifests,
+  manifest,
   chown,
   createDir,
   createFile,
@@ -493,16 +495,26 @@ const check128LayersMount: Check = async (ctx, sn, work) => {
   }
   const flat = join(work, 'flat');
   await mkdir(flat);
+  let flatManifest = await manifest(flat); // kept between layers: flat only changes by a(flat)
   let parent: string | undefined;
   for (const [i, a] of appliers.entries()) {
     const preparing = join(work, `prepare-layer-${i}`);
     await mkdir(preparing);
     await mountAll(await sn.prepare(ctx, preparing, parent, opt), preparing);
     try {
-      await checkDirectoryEqual(preparing, flat).catch((e) => { throw new Error(`[layer ${i}] before apply: ${e.message}`); });
+      try {
+        compareManifests(await manifest(preparing), flatManifest, preparing, flat);
+      } catch (e) {
+        throw new Error(`[layer ${i}] before apply: ${(e as Error).message}`);
+      }
       await a(flat);
       await a(preparing);
-      await checkDirectoryEqual(preparing, flat).catch((e) => { throw new Error(`[layer ${i}] after apply: ${e.message}`); });
+      flatManifest = await manifest(flat);
+      try {
+        compareManifests(await manifest(preparing), flatManifest, preparing, flat);
+      } catch (e) {
+        throw new Error(`[layer ${i}] after apply: ${(e as Error).message}`);
+      }
     } finally {
       await unmountAll(preparing);
     }
