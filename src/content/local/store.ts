@@ -224,14 +224,15 @@ export class LocalStore implements Store {
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
         const fd = openSync(lockPath, 'wx');
-        writeSync(fd, String(process.pid));
+        writeSync(fd, lockOwner(process.pid));
         closeSync(fd);
         this.locked.add(ref);
         return;
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-        const pid = Number(readText(lockPath));
-        if (pid && pid !== process.pid && pidAlive(pid)) throw unavailable(`ref ${ref} locked`);
+        const [pidText, started] = readText(lockPath).split(' ');
+        const pid = Number(pidText);
+        if (pid && pid !== process.pid && pidAlive(pid, started)) throw unavailable(`ref ${ref} locked`);
         // Stale lock: its owner died (or it is ours from a writer that was lost).
         rmSync(lockPath, { force: true });
       }
@@ -424,23 +425,50 @@ function readIngest(dir: string): Status | undefined {
   const ref = readText(join(dir, 'ref'));
   if (!ref) return undefined;
   let offset = 0;
+  let dataMtime = 0n;
   try {
-    offset = statSync(join(dir, 'data')).size;
+    const st = statSync(join(dir, 'data'), { bigint: true });
+    offset = Number(st.size);
+    dataMtime = st.mtimeNs;
   } catch {
     /* no data yet */
   }
   const startedAt = readTimestamp(join(dir, 'startedat')) ?? 0n;
+  // updatedat is written at open and close; a live writer's data file is newer.
+  let updatedAt = readTimestamp(join(dir, 'updatedat')) ?? startedAt;
+  if (dataMtime > updatedAt) updatedAt = dataMtime;
   return {
     ref,
     offset,
     total: Number(readText(join(dir, 'total')) || '0'),
     expected: readText(join(dir, 'expected')),
     startedAt,
-    updatedAt: readTimestamp(join(dir, 'updatedat')) ?? startedAt,
+    updatedAt,
   };
 }
 
-function pidAlive(pid: number): boolean {
+/** "<pid> <start time>": the start time (field 22 of /proc/<pid>/stat) tells a reused pid apart. */
+function lockOwner(pid: number): string {
+  const started = procStart(pid);
+  return started ? `${pid} ${started}` : String(pid);
+}
+
+function procStart(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces: fields after its closing paren.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether the lock owner still runs: the pid exists and (when recorded) started at the same time. */
+function pidAlive(pid: number, started?: string): boolean {
+  if (started) {
+    const now = procStart(pid);
+    if (now !== undefined) return now === started;
+  }
   try {
     process.kill(pid, 0);
     return true;
