@@ -16,10 +16,15 @@ import type { Ctx } from '../../internal/context.js';
 export const NAMESPACE_HEADER = 'containerd-namespace';
 export const LEASE_HEADER = 'containerd-lease';
 
-/** The first string value of a header, or undefined when absent/empty. */
+/**
+ * The first string value of a header, or undefined when absent/empty. A
+ * header sent several times (grpc-go's metadata.Join puts the newest value
+ * first) reaches Node joined as "a, b": the first element counts, as in
+ * containerd's server (values[0]). Namespaces and lease ids hold no commas.
+ */
 function first(md: Metadata, key: string): string | undefined {
   for (const v of md.get(key)) {
-    const s = typeof v === 'string' ? v : v.toString('utf8');
+    const s = (typeof v === 'string' ? v : v.toString('utf8')).split(',')[0].trim();
     return s === '' ? undefined : s;
   }
   return undefined;
