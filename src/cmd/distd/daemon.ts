@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { codeOf, invalidArgument, isNotFound } from '../../errdefs/index.js';
+import { invalidArgument, isNotFound } from '../../errdefs/index.js';
 import { Exchange } from '../../events/exchange.js';
 import type { Applier } from '../../diff/types.js';
 import { GCScheduler } from '../../gc/scheduler.js';
@@ -203,7 +203,7 @@ export async function startDaemon(config: DaemonConfig, log: Logger = silent): P
     await applier;
 
     const onError: HandlerOptions['onError'] = (err, status) => {
-      if (status.code === grpc.status.UNKNOWN || codeOf(err) === 'Unknown') log.error('call failed', { error: err, stack: (err as Error)?.stack?.split('\n').slice(1, 4).join(' | ') });
+      if (status.code === grpc.status.UNKNOWN) log.error('call failed', { error: err, stack: (err as Error)?.stack?.split('\n').slice(1, 4).join(' | ') });
     };
     const health = new HealthService();
     const uuidVal = uuid;
