@@ -99,6 +99,7 @@ export function parseDuration(s: string): number {
   let pos = 0;
   const str = s.trim();
   if (!str) throw invalidArgument(`invalid duration ${JSON.stringify(s)}`);
+  if (str === '0') return 0; // as Go's time.ParseDuration: a bare 0 needs no unit
   re.lastIndex = 0;
   while (pos < str.length) {
     re.lastIndex = pos;
