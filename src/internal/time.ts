@@ -5,8 +5,10 @@
  */
 export type Timestamp = bigint;
 
-const baseWall = BigInt(Date.now()) * 1_000_000n;
+// Wall time at the hrtime base with sub-millisecond precision (timeOrigin + now() in µs),
+// so stamps are not up to 1 ms behind clients' ns clocks.
 const baseHr = process.hrtime.bigint();
+const baseWall = BigInt(Math.round((performance.timeOrigin + performance.now()) * 1000)) * 1000n;
 let last = 0n;
 
 /** Current time in ns; strictly increasing within this process. */
