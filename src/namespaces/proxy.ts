@@ -3,6 +3,10 @@
  * (containerd.services.namespaces.v1.Namespaces), as containerd's
  * remoteNamespaces.
  *
+ * The service is not namespaced, but containerd publishes its events
+ * (/namespaces/create…) in the caller's namespace and fails without one:
+ * like ctr, calls without ctx.namespace send the default namespace.
+ *
  * labels(): containerd 1.6 answers Get of an unknown namespace with empty
  * labels; a daemon answering NotFound is read the same way, so labels() of an
  * unknown namespace is {} whichever daemon is behind the socket.
@@ -11,7 +15,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { Connection, unaryCall } from '../api/grpc/client.js';
 import type { google, In, namespaces as api } from '../api/grpc/messages.js';
 import { isNotFound } from '../errdefs/index.js';
-import type { Ctx } from '../internal/context.js';
+import { DEFAULT_NAMESPACE, type Ctx } from '../internal/context.js';
 import type { NamespaceStore } from './types.js';
 
 export const NAMESPACES_SERVICE = 'containerd.services.namespaces.v1.Namespaces';
@@ -23,13 +27,17 @@ export class ProxyNamespaceStore implements NamespaceStore {
     this.client = conn instanceof Connection ? conn.client(NAMESPACES_SERVICE) : conn;
   }
 
+  private call<Req, Res>(method: string, req: Req, ctx: Ctx): Promise<Res> {
+    return unaryCall<Req, Res>(this.client, method, req, ctx.namespace ? ctx : { ...ctx, namespace: DEFAULT_NAMESPACE });
+  }
+
   async create(ctx: Ctx, name: string, labels: Record<string, string> = {}): Promise<void> {
-    await unaryCall<In<api.CreateNamespaceRequest>, api.CreateNamespaceResponse>(this.client, 'Create', { namespace: { name, labels } }, ctx);
+    await this.call<In<api.CreateNamespaceRequest>, api.CreateNamespaceResponse>('Create', { namespace: { name, labels } }, ctx);
   }
 
   async labels(ctx: Ctx, name: string): Promise<Record<string, string>> {
     try {
-      const resp = await unaryCall<In<api.GetNamespaceRequest>, api.GetNamespaceResponse>(this.client, 'Get', { name }, ctx);
+      const resp = await this.call<In<api.GetNamespaceRequest>, api.GetNamespaceResponse>('Get', { name }, ctx);
       return { ...(resp.namespace?.labels ?? {}) };
     } catch (err) {
       if (isNotFound(err)) return {};
@@ -39,8 +47,7 @@ export class ProxyNamespaceStore implements NamespaceStore {
 
   /** Update with the one field path labels.<key>; an empty value clears it. */
   async setLabel(ctx: Ctx, name: string, key: string, value: string): Promise<void> {
-    await unaryCall<In<api.UpdateNamespaceRequest>, api.UpdateNamespaceResponse>(
-      this.client,
+    await this.call<In<api.UpdateNamespaceRequest>, api.UpdateNamespaceResponse>(
       'Update',
       { namespace: { name, labels: { [key]: value } }, update_mask: { paths: [`labels.${key}`] } },
       ctx,
@@ -48,11 +55,11 @@ export class ProxyNamespaceStore implements NamespaceStore {
   }
 
   async list(ctx: Ctx): Promise<string[]> {
-    const resp = await unaryCall<In<api.ListNamespacesRequest>, api.ListNamespacesResponse>(this.client, 'List', {}, ctx);
+    const resp = await this.call<In<api.ListNamespacesRequest>, api.ListNamespacesResponse>('List', {}, ctx);
     return resp.namespaces.map((n) => n.name);
   }
 
   async delete(ctx: Ctx, name: string): Promise<void> {
-    await unaryCall<In<api.DeleteNamespaceRequest>, google.Empty>(this.client, 'Delete', { name }, ctx);
+    await this.call<In<api.DeleteNamespaceRequest>, google.Empty>('Delete', { name }, ctx);
   }
 }

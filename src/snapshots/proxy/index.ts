@@ -9,6 +9,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { Connection, serverStreamCall, unaryCall } from '../../api/grpc/client.js';
 import type { google, In, snapshots as api, types } from '../../api/grpc/messages.js';
 import { timestampFromProto, timestampToProto } from '../../api/grpc/timestamp.js';
+import { Code, DistError, classText, isUnknown } from '../../errdefs/index.js';
 import type { Ctx } from '../../internal/context.js';
 import { kindFromProto, type Info, type Mount, type SnapshotOpts, type Snapshotter, type UpdateInfo, type Usage, type WalkFunc } from '../types.js';
 
@@ -44,6 +45,21 @@ export function mountsFromProto(ms: types.Mount[] | null | undefined): Mount[] {
     if (m.target) out.target = m.target;
     return out;
   });
+}
+
+/**
+ * containerd 1.6's Snapshots/List returns the snapshotter's error without
+ * mapping it (gRPC Unknown), e.g. "filters: parse error: …: invalid
+ * argument". The class is still at the end of the message: recover it.
+ */
+function reclass(err: unknown): unknown {
+  if (!(err instanceof DistError) || !isUnknown(err) || err.code !== Code.Unknown) return err;
+  for (const [code, text] of Object.entries(classText) as [Code, string][]) {
+    if (code === Code.Unknown) continue;
+    const suffix = `: ${text}`;
+    if (err.detail.endsWith(suffix)) return new DistError(code, err.detail.slice(0, -suffix.length), { cause: err });
+  }
+  return err;
 }
 
 export class ProxySnapshotter implements Snapshotter {
@@ -109,8 +125,17 @@ export class ProxySnapshotter implements Snapshotter {
 
   async walk(ctx: Ctx, fn: WalkFunc, filters: string[] = []): Promise<void> {
     const stream = serverStreamCall<In<api.ListSnapshotsRequest>, api.ListSnapshotsResponse>(this.client, 'List', { snapshotter: this.name, filters }, ctx);
-    for await (const msg of stream) {
-      for (const i of msg.info) await fn(infoFromProto(i));
+    let inFn = false;
+    try {
+      for await (const msg of stream) {
+        for (const i of msg.info) {
+          inFn = true;
+          await fn(infoFromProto(i));
+          inFn = false;
+        }
+      }
+    } catch (err) {
+      throw inFn ? err : reclass(err);
     }
   }
 
