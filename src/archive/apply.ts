@@ -685,10 +685,15 @@ class Applier {
     const tinside = join(await rootPath(tdir, this.lookup), tbase);
     const trel = rel(tinside);
     const what = `failed to create hard link ${JSON.stringify(h.name)} -> ${JSON.stringify(h.linkname)}`;
-    if (trel === '') throw invalidArgument(`${what}: link target resolves to the root`);
-    const tn = await this.walk(trel);
-    if (!tn || tn.kind === Kind.Absent) throw notFound(`${what}: link target not found`);
-    if (tn.kind === Kind.Dir) throw invalidArgument(`${what}: link target is a directory`);
+    const tn = trel === '' ? undefined : await this.walk(trel);
+    if (!tn || tn.kind === Kind.Absent || tn.kind === Kind.Dir) {
+      // containerd removes what is at the path before link(2) fails
+      this.push({ t: OpType.RemoveAll, p: path });
+      this.setNode(P, path, { kind: Kind.Absent, upper: false });
+      if (trel === '') throw invalidArgument(`${what}: link target resolves to the root`);
+      if (!tn || tn.kind === Kind.Absent) throw notFound(`${what}: link target not found`);
+      throw invalidArgument(`${what}: link target is a directory`);
+    }
     if (!tn.upper) {
       // only in a lower layer: copy it up first, as overlayfs would
       const tparent = relDir(trel);
@@ -845,6 +850,8 @@ class Applier {
       if (this.failure) throw this.failure;
     } catch (err) {
       if (!stream.destroyed) stream.destroy();
+      // what the entries before the failing one did stays applied (as in containerd)
+      if (!this.failure) this.submitNow();
       await this.tail.catch(() => {});
       await this.exec.close().catch(() => {});
       if (signal?.aborted && !(err instanceof DistError && err.code === 'Canceled')) {
