@@ -13,7 +13,7 @@
 # reproducible. Directory mtimes are reported separately because containerd's
 # native snapshotter copies parents with continuity's fs.CopyDir, which sets a
 # directory's times *before* copying its entries (so every non-empty directory
-# not in the top layer ends up with the copy time).
+# not in the next layer's tar ends up with the copy time).
 #
 # Needs the rig up (registry on $REG, containerd at $CTD_SOCK; see
 # /work/shared/rig/README.md) and a build (npx tsc -p tsconfig.json).
@@ -29,11 +29,12 @@ ORACLE="node $REPO/scripts/tree-oracle.mjs"
 OUT=${OUT:-$RIG_DIR/compare}
 SNAPSHOTTERS=${SNAPSHOTTERS:-native overlayfs}
 CTR="ctr --address $CTD_SOCK"
-dist() { node "$REPO/build/src/cmd/dist/main.js" "$@"; }
+DIST_BIN=${DIST_BIN:-$REPO/build/src/cmd/dist/main.js}   # another build (a stable copy) may be given
+dist() { node "$DIST_BIN" "$@"; }
 
 [[ -S $CTD_SOCK ]] || { echo "containerd socket $CTD_SOCK missing: run $RIG_HOME/up.sh" >&2; exit 2; }
 curl -sf "http://$REG/v2/" >/dev/null || { echo "registry $REG down: run $RIG_HOME/up.sh" >&2; exit 2; }
-[[ -f $REPO/build/src/cmd/dist/main.js ]] || { echo "no build: cd $REPO && npx tsc -p tsconfig.json" >&2; exit 2; }
+[[ -f $DIST_BIN ]] || { echo "no build: cd $REPO && npx tsc -p tsconfig.json" >&2; exit 2; }
 
 # image|platform ("" = host default)
 CASES=(
@@ -84,7 +85,8 @@ for c in "${CASES[@]}"; do
     tag=$(echo "$img-${plat:-default}-$sn" | tr ':/' '__')
     CASE_DIR=$OUT/$tag; discard "$CASE_DIR"; mkdir -p "$CASE_DIR"
     ref=$REG/$img
-    pflag=(); [[ -n $plat ]] && pflag=(--platform "$plat")
+    # --platform=P: dist pull's --platform is variadic and would swallow the ref
+    pflag=(); [[ -n $plat ]] && pflag=("--platform=$plat")
     marker=$CASE_DIR/marker; touch "$marker"; sleep 0.01
     log "case $img ${plat:-default} $sn"
 
@@ -93,10 +95,17 @@ for c in "${CASES[@]}"; do
     mntA=$CASE_DIR/mnt-ctr; mkdir -p "$mntA"
     $CTR -n "$ns" images pull --plain-http --snapshotter "$sn" "${pflag[@]}" "$ref" > "$CASE_DIR/ctr-pull.log" 2>&1 ||
       { cat "$CASE_DIR/ctr-pull.log" >&2; exit 1; }
-    $CTR -n "$ns" images mount --snapshotter "$sn" "${pflag[@]}" "$ref" "$mntA" > "$CASE_DIR/ctr-mount.log" 2>&1 ||
-      { cat "$CASE_DIR/ctr-mount.log" >&2; exit 1; }
+    # Not `ctr images mount`: in 1.6 it reads the snapshotter from a *global*
+    # flag ctr does not have, so it always unpacks and mounts overlayfs.
+    # The top snapshot is the committed one that is nobody's parent.
+    top=$($CTR -n "$ns" snapshots --snapshotter "$sn" ls | awk 'NR>1 {k[$1]=1; if ($2 != "") p[$2]=1} END {for (x in k) if (!(x in p)) print x}')
+    [[ $(wc -w <<<"$top") == 1 ]] || { echo "cannot tell the top snapshot of $ref ($sn): $top" >&2; exit 1; }
+    $CTR -n "$ns" snapshots --snapshotter "$sn" view --target "$mntA" "cmp-view-$$" "$top" > "$CASE_DIR/ctr-mount.sh"
+    bash -e "$CASE_DIR/ctr-mount.sh"
     $ORACLE --since "$marker" "$mntA" > "$CASE_DIR/ctr.txt"
-    $CTR -n "$ns" images unmount --rm "$mntA" >/dev/null
+    umount "$mntA"
+    # (the view may be gone already: no lease holds it, so the GC may take it)
+    $CTR -n "$ns" snapshots --snapshotter "$sn" rm "cmp-view-$$" 2>/dev/null || true
     $CTR -n "$ns" images rm --sync "$ref" >/dev/null
     $CTR namespaces rm "$ns" >/dev/null 2>&1 || true
 
