@@ -6,6 +6,7 @@
  * call gives the namespace and lease headers and the cancellation.
  */
 import { statSync } from 'node:fs';
+import { createConnection } from 'node:net';
 import { Connection, unaryCall, type ConnectionOptions } from '../api/grpc/client.js';
 import type { diff as diffapi, In, introspection } from '../api/grpc/messages.js';
 import { socketPath } from '../api/grpc/server.js';
@@ -45,18 +46,28 @@ const SNAPSHOTTER_PLUGIN = 'io.containerd.snapshotter.v1';
  */
 export async function connect(address: string, opts: ConnectOptions = {}): Promise<Remote> {
   const path = socketPath(address);
+  // The CLI prints `hint` after the message.
+  const dialError = (why: string, cause?: unknown) =>
+    Object.assign(unavailable(`failed to dial ${JSON.stringify(path)}: ${why}`, cause), { hint: 'is the daemon running there?' });
   try {
-    if (!statSync(path).isSocket()) throw unavailable(`failed to dial ${JSON.stringify(path)}: not a socket`);
+    if (!statSync(path).isSocket()) throw dialError('not a socket');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw unavailable(`failed to dial ${JSON.stringify(path)}: no such file or directory`, err);
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw dialError('no such file or directory', err);
     throw err;
   }
+  // A stale socket (nobody listening) would otherwise keep grpc retrying until the timeout.
+  const probe = await new Promise<NodeJS.ErrnoException | undefined>((res) => {
+    const sock = createConnection(path);
+    sock.once('connect', () => { sock.destroy(); res(undefined); });
+    sock.once('error', (e) => res(e));
+  });
+  if (probe) throw dialError(probe.code === 'ECONNREFUSED' ? 'connection refused' : probe.message, probe);
   const connection = new Connection(address, opts);
   try {
     await connection.ready(opts.timeoutMs ?? 10_000);
   } catch (err) {
     connection.close();
-    throw err;
+    throw dialError(err instanceof Error ? err.message : String(err), err);
   }
 
   const snapshotters = new Map<string, Promise<ProxySnapshotter>>();

@@ -5,6 +5,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { link } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { readBlob, writeBlob } from '../../src/content/helpers.js';
 import { fromBytes } from '../../src/digest/index.js';
@@ -15,6 +18,7 @@ import type { Ctx } from '../../src/internal/context.js';
 import { now } from '../../src/internal/time.js';
 import { connect, type Remote } from '../../src/services/remote.js';
 import { rejectsWith } from '../content/testsuite.js';
+import { tempDir } from '../util/tmp.js';
 import { cleanNamespace, uniqueNS } from './env.js';
 
 type Get = () => Promise<{ svc: Remote }>;
@@ -28,6 +32,21 @@ export function servicesChecks(name: string, get: Get): void {
     const t0 = Date.now();
     await rejectsWith(connect('/nonexistent/dir/x.sock'), isUnavailable, 'missing socket', /no such file/);
     assert.ok(Date.now() - t0 < 1000);
+    // A stale socket file (nobody listening): refused at once, not after the dial timeout.
+    const { dir, cleanup } = await tempDir('stale-sock-');
+    try {
+      const path = join(dir, 'stale.sock');
+      const srv = createServer();
+      await new Promise<void>((res) => srv.listen(path, res));
+      // Closing a listening server unlinks its socket: keep the file by copying the inode's name first.
+      await link(path, join(dir, 'kept.sock'));
+      await new Promise<void>((res) => srv.close(() => res()));
+      const t1 = Date.now();
+      await rejectsWith(connect(join(dir, 'kept.sock')), isUnavailable, 'stale socket', /connection refused/);
+      assert.ok(Date.now() - t1 < 1000);
+    } finally {
+      await cleanup();
+    }
   });
 
   t('snapshotter: loaded ones resolve, others are InvalidArgument', async (svc) => {
