@@ -110,13 +110,17 @@ export function credentialsFromAuths(cfg: DockerConfig, host: string): Credentia
 export function runCredentialHelper(helper: string, server: string, env: NodeJS.ProcessEnv = process.env, timeoutMs = 30_000): Promise<Credentials | undefined> {
   return new Promise((resolve, reject) => {
     const prog = `docker-credential-${helper}`;
-    const child = spawn(prog, ['get'], { env, stdio: ['pipe', 'pipe', 'pipe'], timeout: timeoutMs });
+    const child = spawn(prog, ['get'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    timer.unref();
     let out = '';
     let errText = '';
     child.stdout.setEncoding('utf8').on('data', (d) => { if (out.length < 1 << 20) out += d; });
     child.stderr.setEncoding('utf8').on('data', (d) => { if (errText.length < 1 << 16) errText += d; });
-    child.on('error', (err) => reject(unavailable(`credential helper ${prog}: ${err.message}`, err)));
-    child.on('close', (code) => {
+    child.on('error', (err) => { clearTimeout(timer); reject(unavailable(`credential helper ${prog}: ${err.message}`, err)); });
+    child.on('close', (code, sig) => {
+      clearTimeout(timer);
+      if (sig) return reject(unavailable(`credential helper ${prog} killed by ${sig} (time limit ${timeoutMs} ms)`));
       if (code !== 0) {
         const msg = (out + errText).trim();
         if (/credentials not found/i.test(msg)) return resolve(undefined);

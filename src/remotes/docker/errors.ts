@@ -44,6 +44,8 @@ export interface RegistryErrorInit {
   body?: Uint8Array;
   /** Prefix for the message (e.g. "pull access denied for 127.0.0.1:5000"). */
   context?: string;
+  /** Extra server text (e.g. the auth challenge's error="…"), shown when errors[] is empty. */
+  serverMessage?: string;
 }
 
 const STATUS_TEXT: Record<number, string> = {
@@ -69,6 +71,8 @@ export class RegistryError extends DistError {
     let detail = `${init.method} ${redactUrl(init.url)}: unexpected status ${init.status}${text ? ' ' + text : ''}`;
     if (errors.length) {
       detail += ': ' + errors.map((e) => (e.message ? `${e.code}: ${e.message}` : e.code)).join('; ');
+    } else if (init.serverMessage) {
+      detail += `: server message: ${init.serverMessage}`;
     }
     if (init.context) detail = `${init.context}: ${detail}`;
     super(codeForStatus(init.status), detail);
@@ -111,9 +115,19 @@ export async function readCapped(body: Readable | undefined, max = MAX_ERROR_BOD
   } catch {
     // the status is the error; a broken body adds nothing
   } finally {
-    if (!body.destroyed) body.destroy();
+    dropBody(body);
   }
   return Buffer.concat(chunks);
+}
+
+/**
+ * Destroys a response body we give up on. undici reports that as an
+ * 'error' (aborted) event; the no-op listener keeps it from escaping.
+ */
+export function dropBody(body: Readable | undefined): void {
+  if (!body || body.destroyed) return;
+  body.on('error', () => undefined);
+  body.destroy();
 }
 
 /** True for a RegistryError (anywhere in the cause chain) with status 401 or 403. */

@@ -21,7 +21,7 @@ import { DockerBase, isManifestType } from './base.js';
 import { repositoryScope } from './auth.js';
 import type { RegistryHost } from './hosts.js';
 import { header, responseError, transportError, type SendResponse } from './request.js';
-import { redactUrl } from './errors.js';
+import { dropBody, redactUrl } from './errors.js';
 
 interface Target {
   host: RegistryHost;
@@ -80,7 +80,7 @@ export class DockerFetcher implements Fetcher {
     });
     if (res.status < 200 || res.status > 299) throw await responseError(res);
     const where = `${desc.digest} from ${redactUrl(res.url)}`;
-    const fail = (err: Error) => { res.body.destroy(); return err; };
+    const fail = (err: Error) => { dropBody(res.body); return err; };
 
     let skip = 0;
     if (offset > 0) {
@@ -131,7 +131,7 @@ function verifying(res: SendResponse, where: string, skip: number, expected: num
   body.on('error', (err) => {
     out.destroy(transportError(`fetch ${where} (after ${seen} bytes)`, err, signal));
   });
-  out.on('close', () => { if (!body.destroyed) body.destroy(); });
+  out.on('close', () => dropBody(body));
   body.pipe(out);
   return out;
 }

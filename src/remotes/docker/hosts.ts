@@ -99,7 +99,8 @@ export function isProxy(refHost: string, host: RegistryHost): boolean {
   return !(refHost === 'docker.io' && host.host === 'registry-1.docker.io');
 }
 
-interface HostConfig {
+/** One parsed host entry of a hosts.toml (or certs.d directory). */
+export interface HostConfig {
   scheme?: 'http' | 'https';
   host?: string;
   path?: string;

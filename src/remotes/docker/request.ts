@@ -17,9 +17,9 @@ import type { Readable } from 'node:stream';
 import { request, type Dispatcher } from 'undici';
 import type { IncomingHttpHeaders } from 'node:http';
 import { canceled, deadlineExceeded, unavailable, invalidArgument } from '../../errdefs/index.js';
-import type { Authorizer } from './auth.js';
+import { parseChallenges, type Authorizer } from './auth.js';
 import type { RegistryHost } from './hosts.js';
-import { RegistryError, readCapped, redactUrl } from './errors.js';
+import { RegistryError, dropBody, readCapped, redactUrl } from './errors.js';
 
 export interface RetryOptions {
   /** Retries after the first attempt (default 4). */
@@ -104,9 +104,9 @@ export function header(h: IncomingHttpHeaders, name: string): string | undefined
 export async function discard(res: SendResponse): Promise<void> {
   try {
     if (typeof res.body.dump === 'function') await res.body.dump({ limit: 64 * 1024 });
-    else res.body.destroy();
+    else dropBody(res.body);
   } catch {
-    res.body.destroy();
+    dropBody(res.body);
   }
 }
 
@@ -237,5 +237,11 @@ export async function responseError(res: SendResponse, context?: string): Promis
   const body = await readCapped(res.body);
   let ctx = context;
   if (!ctx && (res.status === 401 || res.status === 403)) ctx = `authorization failed for registry ${new URL(res.url).host}`;
-  return new RegistryError({ method: res.method, url: res.url, status: res.status, body, context: ctx });
+  let serverMessage: string | undefined;
+  if (res.status === 401 || res.status === 403) {
+    // HEAD answers have no body: the challenge's error is all the server says
+    const e = parseChallenges(res.headers['www-authenticate']).find((c) => c.params.error)?.params.error;
+    if (e) serverMessage = e;
+  }
+  return new RegistryError({ method: res.method, url: res.url, status: res.status, body, context: ctx, serverMessage });
 }

@@ -26,7 +26,7 @@ import {
 import { configureHosts, type HostOptions, type RegistryHost, type RegistryHosts } from './hosts.js';
 import { Transport, transportError, discard, header, responseError, type RetryOptions, type SendResponse } from './request.js';
 import { DockerFetcher } from './fetcher.js';
-import { redactUrl } from './errors.js';
+import { dropBody, redactUrl } from './errors.js';
 import { DockerPusher } from './pusher.js';
 
 export interface ResolverOptions extends HostOptions {
@@ -165,10 +165,10 @@ export class DockerResolver implements Resolver {
       throw await responseError(res, res.status === 401 || res.status === 403 ? 'pull access denied, repository does not exist or may require authorization' : undefined);
     }
     const mediaType = manifestMediaType(header(res.headers, 'content-type'));
-    if (isSchema1(mediaType)) { res.body.destroy(); throw notImplemented(`${ref}: schema 1 manifests are not supported (${mediaType})`); }
+    if (isSchema1(mediaType)) { dropBody(res.body); throw notImplemented(`${ref}: schema 1 manifests are not supported (${mediaType})`); }
     const cl = header(res.headers, 'content-length');
     if (cl !== undefined && /^\d+$/.test(cl) && Number(cl) > cap) {
-      res.body.destroy();
+      dropBody(res.body);
       throw failedPrecondition(`rejecting ${cl} byte manifest for ${ref}: exceeds the ${cap} byte limit`);
     }
     const h = hasher(knownDigest ? parseDigest(knownDigest).algorithm : Canonical);
@@ -177,7 +177,6 @@ export class DockerResolver implements Resolver {
       for await (const chunk of res.body) {
         size += (chunk as Buffer).length;
         if (size > cap) {
-          res.body.destroy();
           throw failedPrecondition(`rejecting manifest for ${ref}: more than the ${cap} byte limit`);
         }
         h.update(chunk as Buffer);
@@ -186,7 +185,7 @@ export class DockerResolver implements Resolver {
       if (err instanceof DistError) throw err;
       throw transportError(`GET ${redactUrl(res.url)}`, err, ctx.signal);
     } finally {
-      if (!res.body.destroyed) res.body.destroy();
+      dropBody(res.body);
     }
     const algorithm = knownDigest ? parseDigest(knownDigest).algorithm : Canonical;
     return { mediaType, size, digest: knownDigest || `${algorithm}:${h.digest('hex')}` };
