@@ -400,3 +400,52 @@ test('hosts.toml: mirror first (with ?ns= and its header), then the server; capa
     await cleanup();
   }
 });
+
+test('a rejected (expired) bearer token is refreshed once; a fresh token that is refused fails', async () => {
+  let issued = 0;
+  let accept = 'tok-2';
+  const auth = await fault((_req, res) => {
+    issued++;
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ token: `tok-${issued}`, expires_in: 300 }));
+  });
+  const reg = await fault((req, res) => {
+    if (req.headers.authorization !== `Bearer ${accept}`) {
+      const err = req.headers.authorization ? ',error="invalid_token"' : '';
+      res.writeHead(401, { 'www-authenticate': `Bearer realm="http://${auth.host}/token",service="fault",scope="repository:a/b:pull"${err}` });
+      return res.end();
+    }
+    res.writeHead(200, { 'content-length': DATA.length });
+    res.end(DATA);
+  });
+  const r = createResolver(opts());
+  try {
+    const f = await r.fetcher(ctx, `${reg.host}/a/b:t`);
+    // 401 → tok-1 → refused (invalid_token) → one retry only: fails
+    await assert.rejects(f.fetch(ctx, DESC), (err: Error) => isFailedPrecondition(err) && /invalid_token/.test(err.message) && err.message.includes(reg.host));
+    // the cached tok-1 is rejected → dropped, tok-2 fetched, request retried
+    assert.equal(sha256(await readAll(await f.fetch(ctx, DESC))), DESC.digest);
+    assert.equal(issued, 2);
+    // tok-2 stays cached
+    await readAll(await f.fetch(ctx, DESC));
+    assert.equal(issued, 2);
+    accept = 'tok-3';
+    await readAll(await f.fetch(ctx, DESC));
+    assert.equal(issued, 3);
+  } finally {
+    await r.close();
+  }
+});
+
+test('headers timeout: retried, then DeadlineExceeded', async () => {
+  const srv = await fault(() => { /* never answers */ });
+  const r = createResolver(opts({ timeouts: { headersMs: 150 }, retry: { retries: 1, baseDelayMs: 5 } }));
+  try {
+    const t0 = Date.now();
+    await assert.rejects(r.resolve(ctx, `${srv.host}/a/b:t`), (err: Error) => isDeadlineExceeded(err) && /Headers Timeout|timeout/i.test(err.message));
+    assert.equal(srv.requests.length, 2);
+    assert.ok(Date.now() - t0 < 5000);
+  } finally {
+    await r.close();
+  }
+});

@@ -238,11 +238,12 @@ export class Authorizer {
     let cached = h.tokens.get(key);
     if (!cached || cached.expiresAt <= now) {
       const entry: CachedToken = { value: Promise.resolve(''), expiresAt: Number.POSITIVE_INFINITY };
+      // shared by concurrent callers, so not tied to one caller's signal (agent timeouts bound it)
       entry.value = (async () => {
         this.stats.tokenFetches++;
         const t = await fetchToken({
           realm: h.realm, service: h.service, scopes: normalizeScopes(scopes), creds: h.creds,
-          dispatcher: h.dispatcher, headers: this.opts.headers ?? {}, signal,
+          dispatcher: h.dispatcher, headers: this.opts.headers ?? {},
         });
         entry.expiresAt = Date.now() + t.expiresIn * 1000 * (this.opts.refreshFraction ?? 0.9);
         return t.token;
@@ -252,7 +253,7 @@ export class Authorizer {
       h.tokens.set(key, entry);
       cached = entry;
     }
-    return `Bearer ${await cached.value}`;
+    return `Bearer ${await withSignal(cached.value, signal)}`;
   }
 
   /**
@@ -305,6 +306,17 @@ export class Authorizer {
   forget(host: string): void {
     this.handlers.delete(host);
   }
+}
+
+/** Waits for p unless signal aborts first (Canceled). */
+function withSignal<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (!signal) return p;
+  if (signal.aborted) return Promise.reject(canceled('waiting for a token: canceled', signal.reason));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(canceled('waiting for a token: canceled', signal.reason));
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 /** Sorted, de-duplicated scopes. */

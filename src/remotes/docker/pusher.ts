@@ -109,7 +109,7 @@ export class DockerPusher implements Pusher {
     // 1. exists?
     const head = await b.transport.send({
       method: 'HEAD', host, path: b.path(host, manifest ? 'manifests' : 'blobs', object),
-      headers: { accept: `${desc.mediaType}, */*` }, scopes, signal,
+      headers: { accept: `${desc.mediaType}, */*` }, scopes, followRedirects: true, signal,
     });
     await discard(head);
     if (head.status === 200) {
