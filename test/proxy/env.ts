@@ -4,7 +4,12 @@
  * Services on it, and suite factories that give each test fresh namespaces
  * with a lease (as containerd's integration suites do), cleaned up afterwards.
  */
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after } from 'node:test';
+import { tempDir } from '../util/tmp.js';
 import { connect, type Remote } from '../../src/services/remote.js';
 import type { Ctx } from '../../src/internal/context.js';
 import type { Snapshotter } from '../../src/snapshots/types.js';
@@ -129,4 +134,53 @@ export function snapshotterFactory(get: () => Promise<{ svc: Remote }>, name: st
       },
     };
   };
+}
+
+const DISTD = fileURLToPath(new URL('../../src/cmd/distd/main.js', import.meta.url));
+
+/** Why distd cannot run here (not built, or not root for snapshot mounts), or undefined. */
+export function distdUnavailable(): string | undefined {
+  if (!existsSync(DISTD)) return `${DISTD} not built`;
+  if (process.getuid?.() !== 0) return 'needs root';
+  return undefined;
+}
+
+/**
+ * Our distd in its own process (`distd --root --state --address` on a temp
+ * dir), as a user would run it; waits up to 15 s for the socket; stop() sends
+ * SIGTERM (SIGKILL after 5 s) and removes the dir.
+ */
+export async function startDistd(): Promise<Daemon> {
+  const { dir, cleanup } = await tempDir('distd-proxy-');
+  const address = join(dir, 'distd.sock');
+  const logPath = join(dir, 'distd.log');
+  const fd = openSync(logPath, 'a');
+  const child = spawn(process.execPath, [DISTD, '--root', join(dir, 'root'), '--state', join(dir, 'run'), '--address', address, '--log-level', 'warn'], { stdio: ['ignore', fd, fd] });
+  closeSync(fd);
+  let exited: number | null | undefined;
+  const exitP = new Promise<void>((res) => child.once('exit', (code) => { exited = code; res(); }));
+  const onExit = () => { if (exited === undefined) child.kill('SIGKILL'); };
+  process.once('exit', onExit);
+  const log = (lines = 20) => (existsSync(logPath) ? readFileSync(logPath, 'utf8').trimEnd().split('\n').slice(-lines).join('\n') : '');
+  const stop = async () => {
+    process.off('exit', onExit);
+    if (exited === undefined) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exitP;
+      clearTimeout(timer);
+    }
+    await cleanup();
+  };
+  const isSocket = () => { try { return statSync(address).isSocket(); } catch { return false; } };
+  const deadline = Date.now() + 15_000;
+  while (!isSocket()) {
+    if (exited !== undefined || Date.now() > deadline) {
+      const l = log();
+      await stop();
+      throw new Error(`distd did not start (${exited ?? 'timeout'}):\n${l}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { address, stop, log };
 }
