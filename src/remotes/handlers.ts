@@ -286,6 +286,8 @@ async function transfer(ctx: Ctx, fetcher: Fetcher, desc: Descriptor, w: Writer,
 
 export interface PushHandlerOpts {
   onProgress?: ProgressFn;
+  /** The root being pushed: only it goes to the reference's tag, other manifests by digest. */
+  root?: Descriptor;
 }
 
 /** Handler that pushes each descriptor's blob from provider (no children). AlreadyExists from the pusher: skipped. */
@@ -311,7 +313,7 @@ export async function pushBlob(ctx: Ctx, pusher: Pusher, provider: Provider, des
   };
   let pw: PushWriter;
   try {
-    pw = await pusher.push(ctx, desc);
+    pw = await pusher.push(ctx, desc, { byDigest: opts.root !== undefined && desc.digest !== opts.root.digest });
   } catch (err) {
     if (isAlreadyExists(err)) {
       emit('exists', desc.size);
@@ -377,7 +379,7 @@ export async function pushContent(ctx: Ctx, pusher: Pusher, desc: Descriptor, pr
     }
     return [];
   };
-  const push = pushHandler(pusher, provider, { onProgress: opts.onProgress });
+  const push = pushHandler(pusher, provider, { onProgress: opts.onProgress, root: desc });
   let children = filterPlatforms(childrenHandler(provider), opts.platforms);
   if (provider.info) children = annotateDistributionSourceHandler(children, provider as Pick<Manager, 'info'>);
   let handler: Handler = handlers(children, collectManifests, push);

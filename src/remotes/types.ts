@@ -40,10 +40,17 @@ export interface PushWriter {
   abort(): Promise<void>;
 }
 
+export interface PushOptions {
+  /** Labels of the blob in the content store (containerd.io/distribution.source.*: mount candidates). */
+  sources?: Record<string, string>;
+  /** Put a manifest by digest even when the reference has a tag (for all but the root). */
+  byDigest?: boolean;
+}
+
 export interface Pusher {
   /**
    * Starts pushing desc. Rejects with AlreadyExists when the registry has it
    * (or a cross-repository mount succeeded): nothing to write then.
    */
-  push(ctx: Ctx, desc: Descriptor): Promise<PushWriter>;
+  push(ctx: Ctx, desc: Descriptor, opts?: PushOptions): Promise<PushWriter>;
 }
