@@ -21,6 +21,7 @@
  * (commits) share with the collector, so a collection never races a commit,
  * and anything a pull writes under its lease is a root.
  */
+import type { Statement } from 'better-sqlite3';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LocalStore } from '../content/local/store.js';
@@ -63,6 +64,7 @@ interface SnapRow { ns: string; snapshotter: string; key: string; bkey: string; 
 
 export class GarbageCollector {
   private running: Promise<GCResult> | undefined;
+  private readonly rawStmts = new Map<string, Statement>();
   private queued: Promise<GCResult> | undefined;
 
   constructor(private readonly m: MetadataDB, private readonly blobs: LocalStore, private readonly backends: BackendOpener) {}
@@ -102,7 +104,7 @@ export class GarbageCollector {
 
     const sweep = () => {
       const marked = this.mark();
-      const { live } = marked;
+      const { isLive } = marked;
       // Leases: expired ones are not roots and go.
       for (const l of marked.expiredLeases) {
         add(res.leases, `${l.ns}/${l.id}`, 0);
@@ -111,45 +113,42 @@ export class GarbageCollector {
           this.m.stmt('DELETE FROM lease_resources WHERE ns = ? AND lease = ?').run(l.ns, l.id);
         }
       }
-      // Content records; refs counts the records each digest keeps.
-      const refs = new Map<string, number>();
-      for (const r of this.m.stmt('SELECT ns, digest, size FROM content').iterate() as IterableIterator<{ ns: string; digest: string; size: number }>) {
-        if (live.has(`c\0${r.ns}\0${r.digest}`)) {
-          refs.set(r.digest, (refs.get(r.digest) ?? 0) + 1);
-          continue;
-        }
-        add(res.content, `${r.ns}/${r.digest}`, Number(r.size));
+      // Content records (the digest index covers ns and digest); kept digests keep their blob files.
+      const keptDigests = new Set<string>();
+      const garbage: [string, string][] = [];
+      for (const [ns, dgst] of this.raw('SELECT ns, digest FROM content').all() as [string, string][]) {
+        if (isLive(C, ns, dgst)) keptDigests.add(dgst);
+        else garbage.push([ns, dgst]);
       }
-      if (!dryRun) {
-        const del = this.m.stmt('DELETE FROM content WHERE ns = ? AND digest = ?');
-        const dres = this.m.stmt("DELETE FROM lease_resources WHERE ns = ? AND type = 'content' AND id = ?");
-        for (const item of res.content.items) {
-          const i = item.indexOf('/');
-          del.run(item.slice(0, i), item.slice(i + 1));
-          dres.run(item.slice(0, i), item.slice(i + 1));
+      const sizeOf = this.m.stmt('SELECT size FROM content WHERE ns = ? AND digest = ?');
+      for (const [ns, dgst] of garbage) {
+        add(res.content, `${ns}/${dgst}`, Number((sizeOf.get(ns, dgst) as { size: number }).size));
+        if (!dryRun) {
+          this.m.stmt('DELETE FROM content WHERE ns = ? AND digest = ?').run(ns, dgst);
+          this.m.stmt("DELETE FROM lease_resources WHERE ns = ? AND type = 'content' AND id = ?").run(ns, dgst);
         }
       }
-      // Ingests (read first: better-sqlite3 cannot write while a statement iterates).
-      for (const r of this.m.stmt('SELECT ns, ref, bref FROM ingests').all() as { ns: string; ref: string; bref: string }[]) {
-        if (live.has(`i\0${r.ns}\0${r.ref}`)) continue;
+      // Ingests.
+      for (const [ns, ref, bref] of this.raw('SELECT ns, ref, bref FROM ingests').all() as [string, string, string][]) {
+        if (isLive(I, ns, ref)) continue;
         let size = 0;
         try {
-          size = statSync(join(this.blobs.ingestDir(r.bref), 'data')).size;
+          size = statSync(join(this.blobs.ingestDir(bref), 'data')).size;
         } catch {
           /* no data */
         }
-        add(res.ingests, `${r.ns}/${r.ref}`, size);
-        ingestAborts.push(r.bref);
+        add(res.ingests, `${ns}/${ref}`, size);
+        ingestAborts.push(bref);
         if (!dryRun) {
-          this.m.stmt('DELETE FROM ingests WHERE ns = ? AND ref = ?').run(r.ns, r.ref);
-          this.m.stmt("DELETE FROM lease_resources WHERE ns = ? AND type = 'ingests' AND id = ?").run(r.ns, r.ref);
+          this.m.stmt('DELETE FROM ingests WHERE ns = ? AND ref = ?').run(ns, ref);
+          this.m.stmt("DELETE FROM lease_resources WHERE ns = ? AND type = 'ingests' AND id = ?").run(ns, ref);
         }
       }
       // Snapshots: deepest first so children go before parents.
       const depthOf = marked.snapDepth;
       for (const s of marked.snapshots) {
         if (s.kind === 'committing') continue; // a commit in flight owns it
-        if (live.has(`s\0${s.ns}\0${s.snapshotter}/${s.key}`)) continue;
+        if (isLive(S, s.ns, `${s.snapshotter}/${s.key}`)) continue;
         add(res.snapshots, `${s.ns}/${s.snapshotter}/${s.key}`, 0);
         snapRemovals.push({ snapshotter: s.snapshotter, bkey: s.bkey, depth: depthOf(s) });
         if (!dryRun) {
@@ -157,9 +156,9 @@ export class GarbageCollector {
           this.m.stmt('DELETE FROM lease_resources WHERE ns = ? AND type = ? AND id = ?').run(s.ns, `snapshots/${s.snapshotter}`, s.key);
         }
       }
-      // Blob files no namespace references (also orphans from failed commits).
+      // Blob files no namespace keeps (also orphans from failed commits).
       for (const dgst of this.blobFiles()) {
-        if (refs.has(dgst) || marked.expectedBlobs.has(dgst)) continue;
+        if (keptDigests.has(dgst) || marked.expectedBlobs.has(dgst)) continue;
         let size = 0;
         try {
           size = statSync(this.blobs.blobPath(dgst)).size;
@@ -194,45 +193,60 @@ export class GarbageCollector {
     return res;
   }
 
+  /** A statement in raw mode (rows as arrays), prepared once. */
+  private raw(sql: string): Statement {
+    let st = this.rawStmts.get(sql);
+    if (!st) {
+      st = this.m.db.prepare(sql).raw(true);
+      this.rawStmts.set(sql, st);
+    }
+    return st;
+  }
+
   /**
-   * Marks everything reachable from the roots. Nodes are "c|i|s \0 ns \0 id".
-   * `live` holds every kept node. A node reached through a flat lease is kept
-   * without following its references (a flat snapshot still keeps its
-   * parents, flat); reached normally as well, it is followed in full.
+   * Marks everything reachable from the roots. A node reached through a
+   * flat lease is kept without following its references (a flat snapshot
+   * still keeps its parents, flat); reached normally as well, it is
+   * followed in full. Nodes are (kind, namespace, id) with snapshot ids
+   * "<snapshotter>/<key>", kept in per-namespace sets (no composite keys:
+   * this runs over every record of the database).
    */
   private mark() {
     const t = now();
-    const live = new Set<string>();
-    const followed = new Set<string>();
-    const flatFollowed = new Set<string>();
-    const stack: string[] = [];
-    const flatStack: string[] = [];
-    const visit = (node: string) => {
-      if (followed.has(node)) return;
-      followed.add(node);
-      live.add(node);
-      stack.push(node);
+    const followed = [new NodeSet(), new NodeSet(), new NodeSet()];
+    const flat = [new NodeSet(), new NodeSet(), new NodeSet()];
+    const stackKind: Kind[] = [];
+    const stackNs: string[] = [];
+    const stackId: string[] = [];
+    const flatNs: string[] = [];
+    const flatId: string[] = [];
+    const visit: Visit = (kind, ns, id) => {
+      if (!followed[kind].add(ns, id)) return;
+      stackKind.push(kind);
+      stackNs.push(ns);
+      stackId.push(id);
     };
-    const visitFlat = (node: string) => {
-      live.add(node);
-      if (node.charCodeAt(0) !== 115 /* s */ || followed.has(node) || flatFollowed.has(node)) return;
-      flatFollowed.add(node);
-      flatStack.push(node);
+    const visitFlat: Visit = (kind, ns, id) => {
+      if (!flat[kind].add(ns, id) || kind !== S || followed[S].has(ns, id)) return;
+      flatNs.push(ns);
+      flatId.push(id);
     };
+    const isLive = (kind: Kind, ns: string, id: string) => followed[kind].has(ns, id) || flat[kind].has(ns, id);
 
-    // Labels of content and snapshots, for following references.
-    const contentLabels = new Map<string, Record<string, string>>();
-    for (const r of this.m.stmt("SELECT ns, digest, labels FROM content WHERE labels != '{}'").iterate() as IterableIterator<{ ns: string; digest: string; labels: string }>) {
-      const labels = parseLabels(r.labels);
-      contentLabels.set(`${r.ns}\0${r.digest}`, labels);
-      if (LABEL_ROOT in labels) visit(`c\0${r.ns}\0${r.digest}`);
+    // Labels of content that may name roots or references (parsed when followed).
+    const contentLabels = new Map<string, Map<string, string>>();
+    for (const [ns, dgst, labels] of this.raw("SELECT ns, digest, labels FROM content WHERE labels LIKE '%containerd.io/gc.%'").iterate() as IterableIterator<[string, string, string]>) {
+      let m = contentLabels.get(ns);
+      if (!m) contentLabels.set(ns, (m = new Map()));
+      m.set(dgst, labels);
+      if (labels.includes(`"${LABEL_ROOT}"`) && LABEL_ROOT in parseLabels(labels)) visit(C, ns, dgst);
     }
     const snapshots = this.m.stmt('SELECT ns, snapshotter, key, bkey, parent, labels, kind FROM snapshots').all() as SnapRow[];
     const snapByKey = new Map<string, SnapRow>();
     for (const s of snapshots) {
       snapByKey.set(`${s.ns}\0${s.snapshotter}/${s.key}`, s);
-      if (s.kind === 'committing') visit(`s\0${s.ns}\0${s.snapshotter}/${s.key}`);
-      if (s.labels !== '{}' && LABEL_ROOT in parseLabels(s.labels)) visit(`s\0${s.ns}\0${s.snapshotter}/${s.key}`);
+      if (s.kind === 'committing') visit(S, s.ns, `${s.snapshotter}/${s.key}`);
+      if (s.labels !== '{}' && LABEL_ROOT in parseLabels(s.labels)) visit(S, s.ns, `${s.snapshotter}/${s.key}`);
     }
     // Leases.
     const expiredLeases: { ns: string; id: string }[] = [];
@@ -246,59 +260,65 @@ export class GarbageCollector {
       }
       leaseFlat.set(`${l.ns}\0${l.id}`, LABEL_FLAT in labels);
     }
-    for (const r of this.m.stmt('SELECT ns, lease, type, id FROM lease_resources').iterate() as IterableIterator<{ ns: string; lease: string; type: string; id: string }>) {
-      const isFlat = leaseFlat.get(`${r.ns}\0${r.lease}`);
+    for (const [ns, lease, type, id] of this.raw('SELECT ns, lease, type, id FROM lease_resources').iterate() as IterableIterator<[string, string, string, string]>) {
+      const isFlat = leaseFlat.get(`${ns}\0${lease}`);
       if (isFlat === undefined) continue; // expired or gone
-      if (r.type === 'content') (isFlat ? visitFlat : visit)(`c\0${r.ns}\0${r.id}`);
-      else if (r.type === 'ingests') visit(`i\0${r.ns}\0${r.id}`); // ingests are never flat (containerd)
-      else if (r.type.startsWith('snapshots/')) (isFlat ? visitFlat : visit)(`s\0${r.ns}\0${r.type.slice('snapshots/'.length)}/${r.id}`);
+      if (type === 'content') (isFlat ? visitFlat : visit)(C, ns, id);
+      else if (type === 'ingests') visit(I, ns, id); // ingests are never flat (containerd)
+      else if (type.startsWith('snapshots/')) (isFlat ? visitFlat : visit)(S, ns, `${type.slice('snapshots/'.length)}/${id}`);
     }
     // Images.
-    for (const r of this.m.stmt('SELECT ns, target, labels FROM images').iterate() as IterableIterator<{ ns: string; target: string; labels: string }>) {
-      const target = JSON.parse(r.target) as { digest: string };
-      visit(`c\0${r.ns}\0${target.digest}`);
-      labelRefs(r.ns, parseLabels(r.labels), visit);
+    for (const [ns, target, labels] of this.raw("SELECT ns, json_extract(target, '$.digest'), labels FROM images").iterate() as IterableIterator<[string, string, string]>) {
+      visit(C, ns, target);
+      if (labels.includes('containerd.io/gc.')) labelRefs(ns, parseLabels(labels), visit);
     }
     // Containers.
-    for (const r of this.m.stmt('SELECT ns, record, labels FROM containers').iterate() as IterableIterator<{ ns: string; record: string; labels: string }>) {
-      const c = JSON.parse(r.record) as { snapshotter?: string; snapshotKey?: string };
-      if (c.snapshotter && c.snapshotKey) visit(`s\0${r.ns}\0${c.snapshotter}/${c.snapshotKey}`);
-      labelRefs(r.ns, parseLabels(r.labels), visit);
+    for (const [ns, record, labels] of this.raw('SELECT ns, record, labels FROM containers').iterate() as IterableIterator<[string, string, string]>) {
+      const c = JSON.parse(record) as { snapshotter?: string; snapshotKey?: string };
+      if (c.snapshotter && c.snapshotKey) visit(S, ns, `${c.snapshotter}/${c.snapshotKey}`);
+      labelRefs(ns, parseLabels(labels), visit);
     }
     // Ingests: those that have not expired are roots; a live ingest references its expected digest.
-    const ingestExpected = new Map<string, string>();
-    for (const r of this.m.stmt('SELECT ns, ref, expected, expires_at FROM ingests').iterate() as IterableIterator<{ ns: string; ref: string; expected: string; expires_at: string | null }>) {
-      if (r.expected) ingestExpected.set(`${r.ns}\0${r.ref}`, r.expected);
-      if (r.expires_at !== null && BigInt(r.expires_at) > t) visit(`i\0${r.ns}\0${r.ref}`);
+    const ingestExpected: [string, string, string][] = [];
+    for (const [ns, ref, expected, expiresAt] of this.raw('SELECT ns, ref, expected, expires_at FROM ingests').iterate() as IterableIterator<[string, string, string, string | null]>) {
+      if (expected) ingestExpected.push([ns, ref, expected]);
+      if (expiresAt !== null && BigInt(expiresAt) > t) visit(I, ns, ref);
     }
+    const expectedOf = new Map(ingestExpected.map(([ns, ref, dgst]) => [`${ns}\0${ref}`, dgst]));
     // Follow references.
-    while (stack.length || flatStack.length) {
-      const isFlat = stack.length === 0;
-      const node = isFlat ? flatStack.pop()! : stack.pop()!;
-      const [kind, ns, id] = node.split('\0');
-      if (kind === 'c') {
-        const labels = contentLabels.get(`${ns}\0${id}`);
-        if (labels) labelRefs(ns, labels, visit);
-      } else if (kind === 's') {
-        const s = snapByKey.get(`${ns}\0${id}`);
-        if (!s) continue;
-        if (s.parent) (isFlat ? visitFlat : visit)(`s\0${ns}\0${s.snapshotter}/${s.parent}`);
-        if (!isFlat && s.labels !== '{}') labelRefs(ns, parseLabels(s.labels), visit);
-      } else if (kind === 'i') {
-        const expected = ingestExpected.get(`${ns}\0${id}`);
-        if (expected) visit(`c\0${ns}\0${expected}`);
-      }
+    for (;;) {
+      if (stackKind.length) {
+        const kind = stackKind.pop()!;
+        const ns = stackNs.pop()!;
+        const id = stackId.pop()!;
+        if (kind === C) {
+          const labels = contentLabels.get(ns)?.get(id);
+          if (labels) labelRefs(ns, parseLabels(labels), visit);
+        } else if (kind === S) {
+          const s = snapByKey.get(`${ns}\0${id}`);
+          if (!s) continue;
+          if (s.parent) visit(S, ns, `${s.snapshotter}/${s.parent}`);
+          if (s.labels !== '{}') labelRefs(ns, parseLabels(s.labels), visit);
+        } else {
+          const expected = expectedOf.get(`${ns}\0${id}`);
+          if (expected) visit(C, ns, expected);
+        }
+      } else if (flatNs.length) {
+        const ns = flatNs.pop()!;
+        const s = snapByKey.get(`${ns}\0${flatId.pop()!}`);
+        if (s?.parent) visitFlat(S, ns, `${s.snapshotter}/${s.parent}`);
+      } else break;
     }
     // Blob files live ingests expect stay even where no namespace records them
     // yet: a writer sharing a blob of another namespace commits without bytes.
     const expectedBlobs = new Set<string>();
-    for (const [k, dgst] of ingestExpected) if (live.has(`i\0${k}`)) expectedBlobs.add(dgst);
+    for (const [ns, ref, dgst] of ingestExpected) if (isLive(I, ns, ref)) expectedBlobs.add(dgst);
     const snapDepth = (s: SnapRow) => {
       let d = 0;
       for (let p = s.parent; p && d < 10_000; d++) p = snapByKey.get(`${s.ns}\0${s.snapshotter}/${p}`)?.parent ?? '';
       return d;
     };
-    return { live, expiredLeases, snapshots, snapDepth, expectedBlobs };
+    return { isLive, expiredLeases, snapshots, snapDepth, expectedBlobs };
   }
 
   private *blobFiles(): Generator<string> {
@@ -354,17 +374,42 @@ export class GarbageCollector {
   }
 }
 
-function labelRefs(ns: string, labels: Record<string, string>, visit: (node: string) => void): void {
-  for (const [k, v] of Object.entries(labels)) {
+function labelRefs(ns: string, labels: Record<string, string>, visit: Visit): void {
+  for (const k in labels) {
     if (k.startsWith(LABEL_REF_CONTENT)) {
       const c = k.charAt(LABEL_REF_CONTENT.length);
-      if (c === '' || c === '.' || c === '/') visit(`c\0${ns}\0${v}`);
+      if (c === '' || c === '.' || c === '/') visit(C, ns, labels[k]);
     } else if (k.startsWith(LABEL_REF_SNAPSHOT)) {
       let sn = k.slice(LABEL_REF_SNAPSHOT.length);
       const i = sn.indexOf('/');
       if (i >= 0) sn = sn.slice(0, i);
-      visit(`s\0${ns}\0${sn}/${v}`);
+      visit(S, ns, `${sn}/${labels[k]}`);
     }
+  }
+}
+
+/** Node kinds. */
+const C = 0;
+const S = 1;
+const I = 2;
+type Kind = typeof C | typeof S | typeof I;
+type Visit = (kind: Kind, ns: string, id: string) => void;
+
+/** Ids per namespace. */
+class NodeSet {
+  private readonly byNs = new Map<string, Set<string>>();
+
+  /** Adds (ns, id); false when it was there already. */
+  add(ns: string, id: string): boolean {
+    let s = this.byNs.get(ns);
+    if (!s) this.byNs.set(ns, (s = new Set()));
+    if (s.has(id)) return false;
+    s.add(id);
+    return true;
+  }
+
+  has(ns: string, id: string): boolean {
+    return this.byNs.get(ns)?.has(id) ?? false;
   }
 }
 
