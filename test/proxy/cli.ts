@@ -41,6 +41,11 @@ export function cliChecks(name: string, get: () => Promise<{ daemon: Daemon; svc
       ctr: (args: string[], input?: string | Buffer) => run('ctr', ['--address', a, ...args], input),
     };
   };
+  /** stdout of a command that must succeed. */
+  const ok = (r: Run) => {
+    assert.equal(r.code, 0, `exit ${r.code}: ${r.stderr}`);
+    return r.stdout;
+  };
 
   test(`${name}: dist CLI vs ctr: namespaces ls | create`, async () => {
     const { dist, ctr } = await both();
@@ -54,8 +59,8 @@ export function cliChecks(name: string, get: () => Promise<{ daemon: Daemon; svc
     assert.match(r.stderr, /already exists/);
 
     const norm = (out: string) => rows(out).map(([n, l]) => `${n} ${labelSet(l)}`).sort();
-    const mine = norm(dist(['namespaces', 'ls']).stdout);
-    const theirs = norm(ctr(['namespaces', 'ls']).stdout);
+    const mine = norm(ok(dist(['namespaces', 'ls'])));
+    const theirs = norm(ok(ctr(['namespaces', 'ls'])));
     assert.deepEqual(mine, theirs);
     assert.ok(mine.includes(`${a} x=1,y=2`) && mine.includes(`${b} z=3`), mine.join('\n'));
   });
@@ -65,35 +70,40 @@ export function cliChecks(name: string, get: () => Promise<{ daemon: Daemon; svc
     const ns = uniqueNS('clict');
     const data = `dist and ctr ${ns}\n`.repeat(50);
     const d = fromBytes(data);
+    const data2 = `second blob ${ns}`;
+    const d2 = fromBytes(data2);
+    // The CLIs ingest without a lease or labels: containerd's GC may collect
+    // such blobs at any moment. A lease naming both digests keeps them.
+    const { svc } = await get();
+    const lease = await svc.leases.create({ namespace: ns });
+    for (const id of [d, d2]) await svc.leases.addResource({ namespace: ns }, lease, { type: 'content', id });
 
     // Ingest with dist; ctr sees it, with the same bytes.
     let r = dist(['-n', ns, 'content', 'ingest', '--expected-digest', d, '--expected-size', String(data.length), 'ingest-1'], data);
     assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(rows(ctr(['-n', ns, 'content', 'ls']).stdout, /\t+/).map((x) => x[0]), [d]);
-    assert.equal(dist(['-n', ns, 'content', 'ls', '-q']).stdout, `${d}\n`);
-    assert.equal(ctr(['-n', ns, 'content', 'get', d]).stdout, data);
-    assert.equal(dist(['-n', ns, 'content', 'get', d]).stdout, data);
+    assert.deepEqual(rows(ok(ctr(['-n', ns, 'content', 'ls'])), /\t+/).map((x) => x[0]), [d]);
+    assert.equal(ok(dist(['-n', ns, 'content', 'ls', '-q'])), `${d}\n`);
+    assert.equal(ok(ctr(['-n', ns, 'content', 'get', d])), data);
+    assert.equal(ok(dist(['-n', ns, 'content', 'get', d])), data);
     // Again: already present is success.
     assert.equal(dist(['-n', ns, 'content', 'ingest', '--expected-digest', d, 'ingest-2'], data).code, 0);
 
     // Ingest with ctr; dist sees it.
-    const data2 = `second blob ${ns}`;
-    const d2 = fromBytes(data2);
     assert.equal(ctr(['-n', ns, 'content', 'ingest', '--expected-digest', d2, 'ingest-3'], data2).code, 0);
-    assert.deepEqual(dist(['-n', ns, 'content', 'ls', '-q']).stdout.split('\n').filter(Boolean).sort(), [d, d2].sort());
-    assert.equal(dist(['-n', ns, 'content', 'get', d2]).stdout, data2);
+    assert.deepEqual(ok(dist(['-n', ns, 'content', 'ls', '-q'])).split('\n').filter(Boolean).sort(), [d, d2].sort());
+    assert.equal(ok(dist(['-n', ns, 'content', 'get', d2])), data2);
 
     // Labels: dist sets, ctr shows (and the reverse); filters agree.
     assert.equal(dist(['-n', ns, 'content', 'label', d, 'foo=bar', 'flag']).code, 0);
     assert.equal(ctr(['-n', ns, 'content', 'label', d2, 'foo=baz']).code, 0);
     const labels = (out: string) => Object.fromEntries(rows(out, /\t+/).map((x) => [x[0], labelSet(x[x.length - 1])]));
     const expect = { [d]: 'flag=true,foo=bar', [d2]: 'foo=baz' };
-    assert.deepEqual(labels(ctr(['-n', ns, 'content', 'ls']).stdout), expect);
-    assert.deepEqual(labels(dist(['-n', ns, 'content', 'ls']).stdout), expect);
-    assert.equal(dist(['-n', ns, 'content', 'ls', '-q', 'labels.foo==bar']).stdout, `${d}\n`);
-    assert.equal(ctr(['-n', ns, 'content', 'ls', '-q', 'labels.foo==bar']).stdout, `${d}\n`);
+    assert.deepEqual(labels(ok(ctr(['-n', ns, 'content', 'ls']))), expect);
+    assert.deepEqual(labels(ok(dist(['-n', ns, 'content', 'ls']))), expect);
+    assert.equal(ok(dist(['-n', ns, 'content', 'ls', '-q', 'labels.foo==bar'])), `${d}\n`);
+    assert.equal(ok(ctr(['-n', ns, 'content', 'ls', '-q', 'labels.foo==bar'])), `${d}\n`);
     assert.equal(dist(['-n', ns, 'content', 'label', d, 'flag=']).code, 0);
-    assert.deepEqual(labels(ctr(['-n', ns, 'content', 'ls']).stdout)[d], 'foo=bar', 'k= clears');
+    assert.deepEqual(labels(ok(ctr(['-n', ns, 'content', 'ls'])))[d], 'foo=bar', 'k= clears');
 
     // Stalled ingests (size mismatch keeps them), one from each side.
     r = dist(['-n', ns, 'content', 'ingest', '--expected-size', '100', 'stalled-dist'], 'hello');
@@ -102,21 +112,22 @@ export function cliChecks(name: string, get: () => Promise<{ daemon: Daemon; svc
     assert.notEqual(ctr(['-n', ns, 'content', 'ingest', '--expected-size', '100', 'stalled-ctr'], 'hi there').code, 0);
     const active = (out: string) => rows(out, /\t+/).map((x) => `${x[0]} ${x[1]}`).sort();
     const want = ['stalled-ctr 8B', 'stalled-dist 5B'];
-    assert.deepEqual(active(dist(['-n', ns, 'content', 'active']).stdout), want);
-    assert.deepEqual(active(ctr(['-n', ns, 'content', 'active']).stdout), want);
-    assert.deepEqual(active(dist(['-n', ns, 'content', 'active', 'ref~=dist$']).stdout), ['stalled-dist 5B']);
-    assert.deepEqual(active(ctr(['-n', ns, 'content', 'active', 'ref~=dist$']).stdout), ['stalled-dist 5B']);
+    assert.deepEqual(active(ok(dist(['-n', ns, 'content', 'active']))), want);
+    assert.deepEqual(active(ok(ctr(['-n', ns, 'content', 'active']))), want);
+    assert.deepEqual(active(ok(dist(['-n', ns, 'content', 'active', 'ref~=dist$']))), ['stalled-dist 5B']);
+    assert.deepEqual(active(ok(ctr(['-n', ns, 'content', 'active', 'ref~=dist$']))), ['stalled-dist 5B']);
 
     // rm: gone for both; a second rm is reported but not an error (as ctr).
     assert.equal(dist(['-n', ns, 'content', 'rm', d]).code, 0);
-    assert.equal(ctr(['-n', ns, 'content', 'ls', '-q']).stdout, `${d2}\n`);
+    assert.equal(ok(ctr(['-n', ns, 'content', 'ls', '-q'])), `${d2}\n`);
     r = dist(['-n', ns, 'content', 'rm', d]);
     assert.equal(r.code, 0);
     assert.match(r.stderr, /not found/);
     assert.equal(ctr(['-n', ns, 'content', 'rm', d2]).code, 0);
-    assert.equal(dist(['-n', ns, 'content', 'ls', '-q']).stdout, '');
+    assert.equal(ok(dist(['-n', ns, 'content', 'ls', '-q'])), '');
     r = dist(['-n', ns, 'content', 'get', d2]);
     assert.equal(r.code, 2, 'NotFound exit code');
+    await svc.leases.delete({ namespace: ns }, lease);
   });
 
   test(`${name}: dist CLI vs ctr: leases create | ls | rm`, async () => {
@@ -130,19 +141,19 @@ export function cliChecks(name: string, get: () => Promise<{ daemon: Daemon; svc
     assert.equal(r.code, 4, 'AlreadyExists exit code');
 
     const norm = (out: string) => rows(out).map(([id, created, l]) => `${id} ${created} ${labelSet(l)}`).sort();
-    const mine = norm(dist(['-n', ns, 'leases', 'ls']).stdout);
-    assert.deepEqual(mine, norm(ctr(['-n', ns, 'leases', 'ls']).stdout));
+    const mine = norm(ok(dist(['-n', ns, 'leases', 'ls'])));
+    assert.deepEqual(mine, norm(ok(ctr(['-n', ns, 'leases', 'ls']))));
     assert.equal(mine.length, 2);
     assert.match(mine.find((x) => x.startsWith('dist-lease'))!, /containerd\.io\/gc\.expire=.*k=v/);
     assert.deepEqual(
-      dist(['-n', ns, 'leases', 'ls', '-q', 'id==ctr-lease']).stdout,
-      ctr(['-n', ns, 'leases', 'ls', '-q', 'id==ctr-lease']).stdout,
+      ok(dist(['-n', ns, 'leases', 'ls', '-q', 'id==ctr-lease'])),
+      ok(ctr(['-n', ns, 'leases', 'ls', '-q', 'id==ctr-lease'])),
     );
 
     assert.equal(dist(['-n', ns, 'leases', 'rm', 'ctr-lease']).code, 0);
     assert.equal(ctr(['-n', ns, 'leases', 'rm', 'dist-lease']).code, 0);
-    assert.deepEqual(rows(ctr(['-n', ns, 'leases', 'ls']).stdout), []);
-    assert.deepEqual(rows(dist(['-n', ns, 'leases', 'ls']).stdout), []);
+    assert.deepEqual(rows(ok(ctr(['-n', ns, 'leases', 'ls']))), []);
+    assert.deepEqual(rows(ok(dist(['-n', ns, 'leases', 'ls']))), []);
     r = dist(['-n', ns, 'leases', 'rm', 'nope']);
     assert.equal(r.code, 2);
     assert.equal(r.stderr.replace(/^dist: /, ''), ctr(['-n', ns, 'leases', 'rm', 'nope']).stderr.replace(/^ctr: /, ''));
