@@ -5,10 +5,36 @@
  */
 export type Timestamp = bigint;
 
-// Wall time at the hrtime base with sub-millisecond precision (timeOrigin + now() in µs),
-// so stamps are not up to 1 ms behind clients' ns clocks.
-const baseHr = process.hrtime.bigint();
-const baseWall = BigInt(Math.round((performance.timeOrigin + performance.now()) * 1000)) * 1000n;
+/**
+ * The wall-clock anchor of the hrtime-based clock: the instant Date.now()
+ * ticks over to a new millisecond, pinned between two hrtime samples taken a
+ * few hundred ns apart. Date.now() alone is ms-precise (stamps up to 1 ms
+ * behind a client's ns clock), and performance.timeOrigin is measured apart
+ * from the hrtime origin (stamps ~0.6 ms ahead here): either way a client's
+ * preStart <= t <= postStart check fails. Spins once, ~1 ms (at most ~20 ms).
+ */
+function anchor(): { wall: bigint; hr: bigint } {
+  let best: { win: bigint; wall: bigint; hr: bigint } | undefined;
+  const deadline = process.hrtime.bigint() + 20_000_000n;
+  let prevHr = process.hrtime.bigint();
+  let prevMs = Date.now();
+  for (;;) {
+    const ms = Date.now();
+    const hr = process.hrtime.bigint();
+    if (ms !== prevMs) {
+      // The tick happened between the previous sample and this one.
+      const win = hr - prevHr;
+      if (!best || win < best.win) best = { win, wall: BigInt(ms) * 1_000_000n, hr: prevHr + win / 2n };
+      if (win < 2_000n) break;
+      prevMs = ms;
+    }
+    prevHr = hr;
+    if (best && hr > deadline) break;
+  }
+  return best!;
+}
+
+const { wall: baseWall, hr: baseHr } = anchor();
 let last = 0n;
 
 /** Current time in ns; strictly increasing within this process. */
