@@ -82,7 +82,7 @@ export class MetaSnapshotter implements Snapshotter {
     const ns = namespaceRequired(ctx);
     if (!key) throw invalidArgument('snapshot key must not be empty');
     throwIfAborted(ctx.signal);
-    const labels = opts?.labels ?? {};
+    const labels = dropEmpty(opts?.labels);
     validateLabels(labels);
     const t = now().toString();
     const { bkey, bparent } = this.m.tx(() => {
@@ -116,7 +116,7 @@ export class MetaSnapshotter implements Snapshotter {
   async commit(ctx: Ctx, name: string, key: string, opts?: SnapshotOpts): Promise<void> {
     const ns = namespaceRequired(ctx);
     if (!name) throw invalidArgument('snapshot name must not be empty');
-    const labels = opts?.labels ?? {};
+    const labels = dropEmpty(opts?.labels);
     validateLabels(labels);
     const t = now().toString();
     // Reserve the name, then commit in the backend, then retire the key.
@@ -184,6 +184,11 @@ export class MetaSnapshotter implements Snapshotter {
     this.m.stmt('INSERT INTO gc_state(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, String(next));
     return next;
   }
+}
+
+/** Stored labels never hold empty values (containerd drops them on write). */
+function dropEmpty(labels: Record<string, string> | undefined): Record<string, string> {
+  return Object.fromEntries(Object.entries(labels ?? {}).filter(([, v]) => v !== ''));
 }
 
 function rowInfo(r: Row): Info {

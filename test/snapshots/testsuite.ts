@@ -7,6 +7,7 @@
  * (mount points), the context `{ namespace: 'testsuite' }`, and on exit
  * unmounts whatever is still mounted under its temp dir. Needs root (mounts).
  */
+import { now } from '../../src/internal/time.js';
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
@@ -116,8 +117,9 @@ async function checkSnapshots(ctx: Ctx, sn: Snapshotter, work: string, ...as: Ap
  * The caller's wall clock in ns, independent of src/internal/time.ts (as the
  * Go suite compares with its own time.Now()): µs-precise timeOrigin + now().
  */
+/** The caller's ns wall clock (src/internal/time's now() is anchored to the system clock). */
 function callerClock(): bigint {
-  return BigInt(Math.round((performance.timeOrigin + performance.now()) * 1000)) * 1000n;
+  return now();
 }
 
 async function rejects(p: Promise<unknown>, is: (e: unknown) => boolean, what: string): Promise<void> {
