@@ -120,13 +120,13 @@ export class GarbageCollector {
         if (isLive(C, ns, dgst)) keptDigests.add(dgst);
         else garbage.push([ns, dgst]);
       }
-      const sizeOf = this.m.stmt('SELECT size FROM content WHERE ns = ? AND digest = ?');
+      // No live lease lists garbage (its resources are all marked): lease rows need no per-item delete.
+      const take = this.raw(dryRun ? 'SELECT size FROM content WHERE ns = ? AND digest = ?' : 'DELETE FROM content WHERE ns = ? AND digest = ? RETURNING size').pluck(true);
+      const garbageSize = new Map<string, number>();
       for (const [ns, dgst] of garbage) {
-        add(res.content, `${ns}/${dgst}`, Number((sizeOf.get(ns, dgst) as { size: number }).size));
-        if (!dryRun) {
-          this.m.stmt('DELETE FROM content WHERE ns = ? AND digest = ?').run(ns, dgst);
-          this.m.stmt("DELETE FROM lease_resources WHERE ns = ? AND type = 'content' AND id = ?").run(ns, dgst);
-        }
+        const size = Number(take.get(ns, dgst));
+        garbageSize.set(dgst, size);
+        add(res.content, `${ns}/${dgst}`, size);
       }
       // Ingests.
       for (const [ns, ref, bref] of this.raw('SELECT ns, ref, bref FROM ingests').all() as [string, string, string][]) {
@@ -159,15 +159,19 @@ export class GarbageCollector {
       // Blob files no namespace keeps (also orphans from failed commits).
       for (const dgst of this.blobFiles()) {
         if (keptDigests.has(dgst) || marked.expectedBlobs.has(dgst)) continue;
-        let size = 0;
-        try {
-          size = statSync(this.blobs.blobPath(dgst)).size;
-        } catch {
-          continue;
+        let size = garbageSize.get(dgst);
+        if (size === undefined) {
+          try {
+            size = statSync(this.blobs.blobPath(dgst)).size;
+          } catch {
+            continue;
+          }
         }
+        if (!dryRun && !this.blobs.removeBlob(dgst)) continue;
         add(res.blobs, dgst, size);
-        if (!dryRun) this.blobs.removeBlob(dgst);
       }
+      // Lease rows whose lease is gone (none are expected; cheap to be sure).
+      if (!dryRun) this.m.stmt('DELETE FROM lease_resources WHERE NOT EXISTS (SELECT 1 FROM leases l WHERE l.ns = lease_resources.ns AND l.id = lease_resources.lease)').run();
     };
     if (dryRun) this.m.read(sweep);
     else this.m.tx(sweep);
