@@ -39,6 +39,8 @@ export class DistError extends Error {
   readonly code: Code;
   /** The message without the class suffix. */
   readonly detail: string;
+  /** What the user can do about it (shown by the CLI after the message). */
+  hint?: string;
   constructor(code: Code, detail: string, options?: { cause?: unknown }) {
     const suffix = classText[code];
     super(detail ? (detail.endsWith(suffix) ? detail : `${detail}: ${suffix}`) : suffix, options);
@@ -79,6 +81,20 @@ export const isNotImplemented = (e: unknown) => codeOf(e) === Code.NotImplemente
 export const isCanceled = (e: unknown) => codeOf(e) === Code.Canceled;
 export const isDeadlineExceeded = (e: unknown) => codeOf(e) === Code.DeadlineExceeded;
 export const isUnknown = (e: unknown) => codeOf(e) === Code.Unknown;
+
+/** Attaches a hint for the user (what to do) and returns the error. */
+export function withHint<E extends DistError>(err: E, hint: string): E {
+  err.hint = hint;
+  return err;
+}
+
+/** The first hint along an error's cause chain. */
+export function hintOf(err: unknown): string | undefined {
+  for (let e: any = err, depth = 0; e != null && depth < 16; e = e.cause, depth++) {
+    if (e instanceof DistError && e.hint) return e.hint;
+  }
+  return undefined;
+}
 
 /** Re-class an error keeping it as cause: `wrap(Code.NotFound, 'image "x"', err)`. */
 export function wrap(code: Code, detail: string, cause: unknown): DistError {

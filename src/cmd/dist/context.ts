@@ -3,7 +3,7 @@
  * daemon address), the namespace, output helpers and the one-line error exit.
  */
 import type { Command } from 'commander';
-import { Code, DistError, codeOf } from '../../errdefs/index.js';
+import { Code, DistError, codeOf, hintOf } from '../../errdefs/index.js';
 import { DEFAULT_NAMESPACE, type Ctx } from '../../internal/context.js';
 import { toRFC3339Nano } from '../../internal/time.js';
 import { defaultRoot, openEmbedded, type Embedded } from '../../services/embedded.js';
@@ -73,16 +73,13 @@ export function printEvent(v: Record<string, unknown>): void {
   process.stdout.write(JSON.stringify(v, (k, x) => (typeof x === 'bigint' ? (/At$/.test(k) ? toRFC3339Nano(x) : Number(x)) : x)) + '\n');
 }
 
-const HINTS: Partial<Record<Code, string>> = {
-  [Code.Unavailable]: 'another writer holds it; retry when it is done',
-};
 
 /** Prints one line `dist: <message>` (plus a hint) and exits non-zero. */
 export function fail(err: unknown, debug = false): never {
   const code = codeOf(err);
   let msg = err instanceof Error ? err.message : String(err);
   if (code === Code.Unknown && err instanceof Error && err.cause instanceof Error && !msg.includes(err.cause.message)) msg += `: ${err.cause.message}`;
-  const hint = err instanceof DistError && (err as DistError & { hint?: string }).hint ? (err as DistError & { hint?: string }).hint : HINTS[code];
+  const hint = hintOf(err);
   process.stderr.write(`dist: ${msg.split('\n')[0]}${hint ? ` (${hint})` : ''}\n`);
   if (debug && err instanceof Error && err.stack) process.stderr.write(err.stack + '\n');
   process.exit(exitCode(code));

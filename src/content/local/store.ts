@@ -21,7 +21,7 @@ import { mkdir, open, readdir, rm, stat, writeFile, type FileHandle } from 'node
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import * as digest from '../../digest/index.js';
-import { alreadyExists, failedPrecondition, invalidArgument, isNotFound, notFound, throwIfAborted, unavailable } from '../../errdefs/index.js';
+import { alreadyExists, failedPrecondition, invalidArgument, isNotFound, notFound, throwIfAborted, unavailable, withHint } from '../../errdefs/index.js';
 import * as filters from '../../filters/index.js';
 import { applyLabelPaths } from '../../internal/fieldpaths.js';
 import type { Ctx } from '../../internal/context.js';
@@ -220,7 +220,7 @@ export class LocalStore implements Store {
   /** Takes the ref lock or throws Unavailable. */
   private lock(ref: string, dir: string): void {
     const lockPath = join(dir, 'lock');
-    if (this.locked.has(ref)) throw unavailable(`ref ${ref} locked`);
+    if (this.locked.has(ref)) throw locked(ref);
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
         const fd = openSync(lockPath, 'wx');
@@ -232,12 +232,12 @@ export class LocalStore implements Store {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
         const [pidText, started] = readText(lockPath).split(' ');
         const pid = Number(pidText);
-        if (pid && pid !== process.pid && pidAlive(pid, started)) throw unavailable(`ref ${ref} locked`);
+        if (pid && pid !== process.pid && pidAlive(pid, started)) throw locked(ref);
         // Stale lock: its owner died (or it is ours from a writer that was lost).
         rmSync(lockPath, { force: true });
       }
     }
-    throw unavailable(`ref ${ref} locked`);
+    throw locked(ref);
   }
 
   /** @internal */
@@ -445,6 +445,10 @@ function readIngest(dir: string): Status | undefined {
     startedAt,
     updatedAt,
   };
+}
+
+function locked(ref: string) {
+  return withHint(unavailable(`ref ${ref} locked`), 'another writer holds this ingest; retry when it is done');
 }
 
 /** "<pid> <start time>": the start time (field 22 of /proc/<pid>/stat) tells a reused pid apart. */
