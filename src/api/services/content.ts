@@ -30,6 +30,12 @@ import { fromTs, int64, labelsOut, maskPaths, toNumber, ts } from './convert.js'
 
 /** Infos per List response message (containerd's block size). */
 export const LIST_BATCH = 100;
+/**
+ * Bytes per Read response message. containerd sends up to 1 MiB; smaller
+ * messages keep the daemon's memory per concurrent Read low (clients accept
+ * any size).
+ */
+export const READ_CHUNK = 256 * 1024;
 
 export interface ContentServiceOptions extends HandlerOptions {
   /** Receives /content/delete events. */
@@ -131,7 +137,7 @@ export function contentService(store: Store, opts: ContentServiceOptions = {}): 
       return {};
     }, h),
 
-    Read: serverStream<content.ReadContentRequest, content.ReadContentResponse>(async function* (req, ctx) {
+    Read: serverStream<content.ReadContentRequest, content.ReadContentResponse>(async (req, ctx, call) => {
       validDigest(req.digest, (err) => `${req.digest}: ${detail(err)}`);
       const oi = await store.info(ctx, req.digest);
       const ra = await store.readerAt(ctx, { digest: req.digest });
@@ -141,15 +147,26 @@ export function contentService(store: Store, opts: ContentServiceOptions = {}): 
         if (offset < 0) offset = 0;
         if (offset > oi.size) throw outOfRange(`read past object length ${oi.size} bytes`);
         if (size <= 0 || offset + size > oi.size) size = oi.size - offset;
-        let pos = offset;
-        for await (const chunk of ra.stream({ offset, length: size, signal: ctx.signal })) {
-          const data = chunk as Buffer;
-          yield { offset: int64(pos), data };
-          pos += data.length;
+        // Fresh buffer per message: grpc-js may still hold a queued one.
+        const out = new Paced(call as ServerWritableStream<unknown, unknown>, ctx.signal);
+        const end = offset + size;
+        for (let pos = offset; pos < end; ) {
+          const data = Buffer.allocUnsafe(Math.min(READ_CHUNK, end - pos));
+          let n = 0;
+          while (n < data.length) {
+            const got = await ra.readAt(data.subarray(n), pos + n);
+            if (got === 0) break;
+            n += got;
+          }
+          if (n === 0) break; // the blob is shorter than its record says: end early
+          await out.write({ offset: int64(pos), data: n === data.length ? data : data.subarray(0, n) });
+          pos += n;
         }
+        await out.flush();
       } finally {
         await ra.close();
       }
+      return none();
     }, h),
 
     Status: unary<content.StatusRequest, content.StatusResponse>(async (req, ctx) => {
@@ -264,3 +281,42 @@ async function has(store: Store, ctx: Parameters<Store['info']>[0], dgst: string
 
 /** An empty stream (for handlers that send through the call themselves). */
 export async function* none<T>(): AsyncGenerator<T> {}
+
+/** Messages a paced stream lets grpc-js hold before waiting. */
+export const READ_WINDOW = 2;
+
+/**
+ * Writes to a server stream keeping at most READ_WINDOW messages queued in
+ * grpc-js. Its object-mode buffer otherwise takes 16 messages (up to 16 MiB
+ * of blob data per Read) before write() reports backpressure, which a slow
+ * reader turns into daemon memory. A message counts as gone once grpc-js
+ * has handed it to HTTP/2 (flow-controlled).
+ */
+export class Paced {
+  private readonly pending: Promise<void>[] = [];
+  private readonly aborted: Promise<never>;
+
+  constructor(private readonly call: ServerWritableStream<unknown, unknown>, private readonly signal?: AbortSignal) {
+    this.aborted = new Promise<never>((_, rej) => {
+      const fail = () => rej(signal?.reason ?? new Error('call cancelled'));
+      if (signal?.aborted) fail();
+      else signal?.addEventListener('abort', fail, { once: true });
+    });
+    this.aborted.catch(() => undefined);
+  }
+
+  async write(msg: unknown): Promise<void> {
+    this.signal?.throwIfAborted();
+    if (this.pending.length >= READ_WINDOW) await Promise.race([this.pending.shift()!, this.aborted]);
+    this.pending.push(
+      new Promise<void>((res, rej) => {
+        this.call.write(msg, (err?: Error | null) => (err ? rej(err) : res()));
+      }),
+    );
+  }
+
+  /** Waits until every message was handed over. */
+  async flush(): Promise<void> {
+    while (this.pending.length) await Promise.race([this.pending.shift()!, this.aborted]);
+  }
+}
