@@ -64,6 +64,8 @@ interface SnapRow { ns: string; snapshotter: string; key: string; bkey: string; 
 
 export class GarbageCollector {
   private running: Promise<GCResult> | undefined;
+  /** Backend ingests no namespace records are removed once untouched this long. */
+  orphanIngestAgeMs = 10 * 60 * 1000;
   private readonly rawStmts = new Map<string, Statement>();
   private queued: Promise<GCResult> | undefined;
 
@@ -191,6 +193,7 @@ export class GarbageCollector {
         }
       }
       for (const bref of ingestAborts) await this.blobs.abort({}, bref).catch(() => undefined);
+      await this.sweepBackendIngests(res);
       await this.sweepBackendSnapshots(res);
     }
     res.durationMs = performance.now() - start;
@@ -341,6 +344,22 @@ export class GarbageCollector {
         continue;
       }
       for (const hex of names) yield `${alg}:${hex}`;
+    }
+  }
+
+  /**
+   * Removes backend ingests no namespace records (left by a deleted namespace
+   * or a crash between a commit's publish and its cleanup), unless a live
+   * writer holds them. A metadata writer records its ingest before opening
+   * the backend one, so an unrecorded, unlocked ingest has no owner.
+   */
+  private async sweepBackendIngests(res: GCResult): Promise<void> {
+    const recorded = new Set((this.m.stmt('SELECT bref FROM ingests').all() as { bref: string }[]).map((r) => r.bref));
+    const cutoff = now() - BigInt(this.orphanIngestAgeMs) * 1_000_000n;
+    for (const st of await this.blobs.listStatuses({})) {
+      // Recent ones may be a commit finishing its cleanup: leave them to a later collection.
+      if (recorded.has(st.ref) || st.updatedAt > cutoff || this.blobs.isLocked(st.ref)) continue;
+      await this.blobs.abort({}, st.ref).then(() => add(res.ingests, `(orphan)/${st.ref}`, st.offset)).catch(() => undefined);
     }
   }
 

@@ -454,3 +454,26 @@ test('gc scheduler: threshold, delay, one collection per burst, runNow', () =>
       s.close();
     }
   }));
+
+test('gc: backend ingests no namespace records (deleted namespace) are removed; a live writer is kept', () =>
+  withRoot(async (svc) => {
+    const ctx = { namespace: 'doomed' };
+    const w = await svc.content.writer(ctx, { ref: 'left-behind' });
+    await w.write(Buffer.from('partial bytes'));
+    await w.close();
+    const live = await svc.content.writer({ namespace: 'alive' }, { ref: 'still-writing' });
+    await live.write(Buffer.from('live'));
+    // Deleting the namespace drops its ingest records but not the backend folder.
+    await svc.namespaces.delete(ctx, 'doomed');
+    const before = await svc.content.backend.listStatuses({});
+    assert.ok(before.some((s) => s.ref === 'doomed/left-behind'));
+    svc.db.db.prepare("DELETE FROM ingests WHERE ns = 'alive'").run(); // unrecorded, but its writer is live
+    const young = await svc.gc.collect();
+    assert.equal(young.ingests.count, 0, 'recent orphans are left for later');
+    svc.gc.orphanIngestAgeMs = 0;
+    const r = await svc.gc.collect();
+    assert.ok(r.ingests.items.includes('(orphan)/doomed/left-behind'), JSON.stringify(r.ingests));
+    const after = (await svc.content.backend.listStatuses({})).map((s) => s.ref);
+    assert.deepEqual(after, ['alive/still-writing']);
+    await live.close();
+  }));

@@ -240,6 +240,14 @@ export class LocalStore implements Store {
     throw locked(ref);
   }
 
+  /** Whether a live writer (in this or another process) holds the ref. */
+  isLocked(ref: string): boolean {
+    if (this.locked.has(ref)) return true;
+    const [pidText, started] = readText(join(this.ingestDir(ref), 'lock')).split(' ');
+    const pid = Number(pidText);
+    return !!pid && pidAlive(pid, started);
+  }
+
   /** @internal */
   unlock(ref: string, dir: string): void {
     this.locked.delete(ref);
