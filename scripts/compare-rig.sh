@@ -69,7 +69,13 @@ verdict() {
   if diff "$a" "$b" > "$CASE_DIR/$name.diff"; then echo "equal"; return 0; fi
   n=$(grep -E '^[<>]' "$CASE_DIR/$name.diff" | cut -c3- | cut -f1 | sort -u | wc -l)
   if diff <(dir_mtime_strip "$a") <(dir_mtime_strip "$b") > "$CASE_DIR/$name.nodirmtime.diff"; then
-    echo "equal except $n dir mtimes"; return 0
+    # the known case: containerd set the time at unpack (copy) time, dist kept the archive's
+    if ! grep '^<' "$CASE_DIR/$name.diff" | grep -vqP '\tdir\t.*\tmtime=new' && ! grep '^>' "$CASE_DIR/$name.diff" | grep -q 'mtime=new'; then
+      echo "equal except $n dir mtimes (ctr: unpack time, dist: archive time)"
+    else
+      echo "equal except $n dir mtimes"
+    fi
+    return 0
   fi
   nd=$(grep -E '^[<>]' "$CASE_DIR/$name.nodirmtime.diff" | cut -c3- | cut -f1 | sort -u | wc -l)
   echo "$nd differing paths (+dir mtimes)"; FAILED=1; return 0
