@@ -3,26 +3,21 @@
  * Apply: decompress the layer `diff` from the daemon's content store (in the
  * caller's namespace) and apply it onto `mounts` (what a snapshotter's
  * Prepare returned), answering the uncompressed descriptor (digest = the
- * layer's diffID). Diff (creating a layer from two mount sets) answers
- * Unimplemented unless a comparer is given.
+ * layer's diffID). Diff: write the changes from `left` to `right` as a
+ * layer of `media_type` (default tar+gzip) into the content store, under
+ * `ref` when given, with `labels` (+ containerd.io/uncompressed).
  */
 import { notImplemented } from '../../errdefs/index.js';
-import type { Descriptor } from '../../content/types.js';
 import type { Applier } from '../../diff/types.js';
-import type { Ctx } from '../../internal/context.js';
-import type { Mount } from '../../mount/types.js';
+import type { Comparer } from '../../diff/walking.js';
 import { unary, type HandlerOptions, type ServiceImpl } from '../grpc/handlers.js';
 import type { diff } from '../grpc/messages.js';
 import { descriptorFromProto, descriptorToProto, mountFromProto } from './convert.js';
 
-/** Creates a layer from the difference of two mount sets (containerd's diff.Comparer). */
-export interface Comparer {
-  compare(ctx: Ctx, lower: Mount[], upper: Mount[], opts: { mediaType?: string; ref?: string; labels?: Record<string, string> }): Promise<Descriptor>;
-}
-
 export interface DiffServiceOptions extends HandlerOptions {
   /** The applier, or a promise of it (loaded lazily); undefined: Apply is Unimplemented. */
   applier?: Applier | Promise<Applier | undefined>;
+  /** Creates layers (Diff); undefined: Diff is Unimplemented. */
   comparer?: Comparer;
 }
 

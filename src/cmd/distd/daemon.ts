@@ -14,6 +14,7 @@ import * as grpc from '@grpc/grpc-js';
 import { invalidArgument, isNotFound } from '../../errdefs/index.js';
 import { Exchange } from '../../events/exchange.js';
 import type { Applier } from '../../diff/types.js';
+import { WalkingDiff } from '../../diff/walking.js';
 import { GCScheduler } from '../../gc/scheduler.js';
 import { MetaContainerStore } from '../../metadata/containers.js';
 import type { MetaSnapshotter } from '../../metadata/snapshots.js';
@@ -214,7 +215,7 @@ export async function startDaemon(config: DaemonConfig, log: Logger = silent): P
       ['containerd.services.leases.v1.Leases', leasesService(s.leases, { collect, onError })],
       ['containerd.services.snapshots.v1.Snapshots', snapshotsService(snapshotter, { publisher: exchange, defaultSnapshotter: config.defaultSnapshotter, namespaces: s.namespaces, onError })],
       ['containerd.services.containers.v1.Containers', containersService(containers, { publisher: exchange, onError })],
-      ['containerd.services.diff.v1.Diff', diffService({ applier, onError })],
+      ['containerd.services.diff.v1.Diff', diffService({ applier, comparer: new WalkingDiff(s.content), onError })],
       ['containerd.services.events.v1.Events', eventsService(exchange, { onError })],
       ['containerd.services.version.v1.Version', versionService(buildVersion())],
       ['containerd.services.introspection.v1.Introspection', introspectionService({ uuid: uuidVal, plugins: () => pluginList(root, loaded, failed, differ) })],
