@@ -293,9 +293,13 @@ test('Snapshots: an empty snapshotter name follows the namespace label, then the
   await unaryCall(s, 'Remove', { snapshotter: 'overlayfs', key: 'k2' }, { namespace: 'api-snap-unlabelled' });
 });
 
-test('Diff: Diff is Unimplemented; Apply of a missing blob is NotFound', async () => {
+test('Diff: empty trees give an empty layer; unknown media type is Unimplemented; Apply of a missing blob is NotFound', async () => {
   const df = conn.client('containerd.services.diff.v1.Diff');
-  await assert.rejects(unaryCall(df, 'Diff', { left: [], right: [] }, { namespace: 'api-diff' }), (e: Error) => errdefs.isNotImplemented(e));
+  const empty = await unaryCall<object, { diff: { media_type: string; digest: string; size: string } }>(df, 'Diff', { left: [], right: [], media_type: 'application/vnd.oci.image.layer.v1.tar' }, { namespace: 'api-diff' });
+  assert.equal(empty.diff.media_type, 'application/vnd.oci.image.layer.v1.tar');
+  assert.equal(empty.diff.digest, sha(Buffer.alloc(1024)));
+  assert.equal(empty.diff.size, '1024');
+  await assert.rejects(unaryCall(df, 'Diff', { left: [], right: [], media_type: 'application/x-nope' }, { namespace: 'api-diff' }), (e: Error) => errdefs.isNotImplemented(e) && /unsupported diff media type/.test(e.message));
   await assert.rejects(
     unaryCall(df, 'Apply', { diff: { media_type: 'application/vnd.oci.image.layer.v1.tar', digest: sha(Buffer.from('none')), size: '4' }, mounts: [{ type: 'bind', source: d.dir, options: ['rbind', 'rw'] }] }, { namespace: 'api-diff' }),
     (e: Error) => errdefs.isNotFound(e),

@@ -194,3 +194,29 @@ test('ctr snapshots: unknown snapshotter is InvalidArgument; without --snapshott
   await ctr(d.sock, ['snapshots', 'rm', 'ov-c'], { ns });
   assert.equal(rows((await ctr(d.sock, ['snapshots', 'ls'], { ns })).stdout).length, 0);
 });
+
+test('ctr events: namespace and snapshot events as they happen', { skip }, async () => {
+  const { spawn } = await import('node:child_process');
+  const ev = spawn('/usr/bin/ctr', ['--address', d.sock, 'events'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  ev.stdout.on('data', (b: Buffer) => (out += b.toString()));
+  try {
+    for (let i = 0; i < 200 && d.daemon.events.subscribers === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    await ctr(d.sock, ['namespaces', 'create', 'ctr-ev', 'a=b']);
+    await ctr(d.sock, ['snapshots', '--snapshotter', 'native', 'prepare', 'k1'], { ns: 'ctr-ev' });
+    await ctr(d.sock, ['snapshots', '--snapshotter', 'native', 'commit', 'k1c', 'k1'], { ns: 'ctr-ev' });
+    await ctr(d.sock, ['snapshots', '--snapshotter', 'native', 'rm', 'k1c'], { ns: 'ctr-ev' });
+    await ctr(d.sock, ['namespaces', 'rm', 'ctr-ev']);
+    for (let i = 0; i < 200 && out.trim().split('\n').length < 5; i++) await new Promise((r) => setTimeout(r, 10));
+  } finally {
+    ev.kill();
+  }
+  const lines = out.trim().split('\n').map((l) => l.replace(/^\S+ \S+ \S+ \S+ /, ''));
+  assert.deepEqual(lines, [
+    'default /namespaces/create {"name":"ctr-ev","labels":{"a":"b"}}',
+    'ctr-ev /snapshot/prepare {"key":"k1"}',
+    'ctr-ev /snapshot/commit {"key":"k1","name":"k1c"}',
+    'ctr-ev /snapshot/remove {"key":"k1c"}',
+    'ctr-ev /namespaces/delete {"name":"ctr-ev"}',
+  ]);
+});

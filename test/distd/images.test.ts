@@ -127,3 +127,21 @@ test('namespace label containerd.io/defaults/snapshotter steers ctr images pull'
   assert.equal(rows((await ctr(d.sock, ['snapshots', '--snapshotter', 'native', 'ls'], { ns })).stdout).length, 3);
   assert.equal(rows((await ctr(d.sock, ['snapshots', '--snapshotter', 'overlayfs', 'ls'], { ns })).stdout).length, 0);
 });
+
+test('ctr images export | import | push (to the registry) | pull back', { skip }, async () => {
+  const ns = 'pull-export';
+  await ctr(d.sock, ['images', 'pull', '--plain-http', '--snapshotter', 'native', ref], { ns });
+  const file = join(d.dir, 'small.tar');
+  await ctr(d.sock, ['images', 'export', file, ref], { ns });
+  await ctr(d.sock, ['images', 'import', '--snapshotter', 'native', file], { ns: 'imported' });
+  assert.deepEqual((await ctr(d.sock, ['images', 'ls', '-q'], { ns: 'imported' })).stdout.trim().split('\n'), [ref]);
+  const check = rows((await ctr(d.sock, ['images', 'check', '--snapshotter', 'native'], { ns: 'imported' })).stdout);
+  assert.equal(check[0][check[0].length - 1], 'true');
+  // push under another name, then pull it into a fresh namespace
+  const pushed = `${reg.host}/dist/pushed:v2`;
+  await ctr(d.sock, ['images', 'tag', ref, pushed], { ns });
+  await ctr(d.sock, ['images', 'push', '--plain-http', pushed], { ns });
+  await ctr(d.sock, ['images', 'pull', '--plain-http', '--snapshotter', 'native', pushed], { ns: 'repulled' });
+  const ls = rows((await ctr(d.sock, ['images', 'ls'], { ns: 'repulled' })).stdout);
+  assert.deepEqual(ls.map((r) => [r[0], r[2]]), [[pushed, img.manifest.desc.digest]]);
+});
