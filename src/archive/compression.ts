@@ -9,10 +9,11 @@
  * Nothing is buffered beyond the streams' own high-water marks.
  *
  * Detection follows containerd's DecompressStream: the magic bytes decide
- * (gzip 1f 8b 08, zstd 28 b5 2f fd or a skippable frame). A media type that
- * names a compression is used only when the bytes have no magic at all (the
- * decompressor then reports the corruption); an unknown compression suffix
- * in the media type is NotImplemented.
+ * (gzip 1f 8b 08, zstd 28 b5 2f fd or a skippable frame), whatever the media
+ * type says (registries serve plain tars as "…tar.gzip"; a blob without magic
+ * is read as a plain tar, which then fails to parse if it is not one). The
+ * media type is checked first: a compression this code does not know
+ * ("+bzip2", "+encrypted"…) is NotImplemented.
  */
 import { spawn } from 'node:child_process';
 import { accessSync, constants as fsConstants } from 'node:fs';
@@ -245,7 +246,7 @@ async function peek(input: Readable, n: number): Promise<{ head: Buffer; all: As
 }
 
 export interface DecompressOpts {
-  /** The descriptor's media type: a hint used when the bytes carry no magic. */
+  /** The descriptor's media type: an unknown compression suffix is refused (the magic bytes decide the rest). */
   mediaType?: string;
   signal?: AbortSignal;
   /** Force a backend (tests); default: the fastest available. */
@@ -298,10 +299,9 @@ export function decompress(input: Readable, opts: DecompressOpts = {}): Readable
   const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
   async function* run(): AsyncGenerator<Buffer> {
     if (signal?.aborted) throw canceled('decompress: operation canceled', signal.reason);
-    const hinted = opts.mediaType ? compressionOfMediaType(opts.mediaType) : undefined;
+    if (opts.mediaType) compressionOfMediaType(opts.mediaType); // throws for unknown compressions
     const { head, all } = await peek(input, 10);
-    let c = detectCompression(head);
-    if (c === 'none' && hinted && hinted !== 'none' && head.length > 0) c = hinted;
+    const c = detectCompression(head);
     if (c === 'none') {
       opts.onDetect?.(c, 'none');
       for await (const chunk of all) {
