@@ -104,12 +104,12 @@ export function mkdev(major: number, minor: number): number {
 
 export function major(dev: number): number {
   const d = BigInt(dev);
-  return Number(((d >> 8n) & 0xfffn) | ((d >> 32n) & ~0xfffn));
+  return Number(((d & 0xfff00n) >> 8n) | ((d & 0xfffff00000000000n) >> 32n));
 }
 
 export function minor(dev: number): number {
   const d = BigInt(dev);
-  return Number((d & 0xffn) | ((d >> 12n) & ~0xffn));
+  return Number((d & 0xffn) | ((d & 0xffffff00000n) >> 12n));
 }
 
 // ---- tool fallbacks ----------------------------------------------------------
