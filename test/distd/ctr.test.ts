@@ -52,10 +52,10 @@ test('ctr plugins ls: content, both snapshotters, metadata, gc, grpc services', 
 test('ctr namespaces create | ls | label | rm', { skip }, async () => {
   await ctr(d.sock, ['namespaces', 'create', 'ctr-ns', 'team=dist', 'tier=test']);
   let ls = rows((await ctr(d.sock, ['namespaces', 'ls'])).stdout);
-  assert.deepEqual(ls.find((r) => r[0] === 'ctr-ns'), ['ctr-ns', 'team=dist,tier=test']);
+  assert.deepEqual(ls.find((r) => r[0] === 'ctr-ns')?.[1].split(',').sort(), ['team=dist', 'tier=test']);
   await ctr(d.sock, ['namespaces', 'label', 'ctr-ns', 'tier=', 'extra=1']);
   ls = rows((await ctr(d.sock, ['namespaces', 'ls'])).stdout);
-  assert.deepEqual(ls.find((r) => r[0] === 'ctr-ns'), ['ctr-ns', 'extra=1,team=dist']);
+  assert.deepEqual(ls.find((r) => r[0] === 'ctr-ns')?.[1].split(',').sort(), ['extra=1', 'team=dist']);
   const q = await ctr(d.sock, ['namespaces', 'ls', '-q']);
   assert.ok(q.stdout.split('\n').includes('ctr-ns'));
   // A duplicate is AlreadyExists; a bad name InvalidArgument.
@@ -98,7 +98,7 @@ test('ctr content ingest | ls | active | get | label | rm', { skip }, async () =
   // label: set, then clear with k=
   await ctr(d.sock, ['content', 'label', dgst, 'a=1', 'b=2'], { ns });
   ls = rows((await ctr(d.sock, ['content', 'ls'], { ns })).stdout);
-  assert.equal(ls[0][3], 'a=1,b=2');
+  assert.deepEqual(ls[0][3].split(',').sort(), ['a=1', 'b=2']); // ctr prints a Go map: any order
   await ctr(d.sock, ['content', 'label', dgst, 'b='], { ns });
   ls = rows((await ctr(d.sock, ['content', 'ls', 'labels.a==1'], { ns })).stdout);
   assert.equal(ls[0][3], 'a=1');
@@ -133,7 +133,7 @@ test('ctr leases create | ls | rm', { skip }, async () => {
   const l1 = ls.find((r) => r[0] === 'lease-1');
   assert.ok(l1, `lease-1 in ${JSON.stringify(ls)}`);
   assert.match(l1![1], /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
-  assert.match(l1![2], /containerd\.io\/gc\.expire=\S+,team=dist/);
+  assert.deepEqual(l1![2].split(',').map((l) => l.split('=')[0]).sort(), ['containerd.io/gc.expire', 'team']);
   assert.ok(ls.some((r) => r[0] === random));
   ls = rows((await ctr(d.sock, ['leases', 'ls', 'labels.team==dist'], { ns })).stdout);
   assert.deepEqual(ls.map((r) => r[0]), ['lease-1']);

@@ -19,7 +19,8 @@ let ref: string;
 
 before(async () => {
   if (skip) return;
-  [d, reg] = await Promise.all([startTestDaemon(), startRegistry()]);
+  // Scheduled collections far out: the ad-hoc view below is not a GC root (as in containerd).
+  [d, reg] = await Promise.all([startTestDaemon({ gc: { deletionThreshold: 0, scheduleDelayMs: 3_600_000 } }), startRegistry()]);
   img = await makeImage({
     layers: [
       { compression: 'gzip', files: [{ name: 'etc/a.txt', content: 'hello a\n' }, { name: 'etc/gone.txt', content: 'bye\n' }, { name: 'bin/tool', content: '#!/bin/sh\n', mode: 0o755 }] },

@@ -68,23 +68,12 @@ async function main(): Promise<void> {
     process.exit(1);
   }
 
-  let daemon: Awaited<ReturnType<typeof startDaemon>>;
-  try {
-    daemon = await startDaemon(cfg, log);
-  } catch (err) {
-    process.stderr.write(`distd: ${(err as Error).message}\n`);
-    process.exit(1);
-  }
-
+  // Signals are handled from the start: one that arrives while the daemon
+  // is still starting stops it as soon as it is up.
+  let daemon: Awaited<ReturnType<typeof startDaemon>> | undefined;
   let signals = 0;
-  const onSignal = (sig: NodeJS.Signals) => {
-    signals++;
-    if (signals > 1) {
-      log.warn('second signal: exiting now', { signal: sig });
-      process.exit(130);
-    }
-    log.info('signal received', { signal: sig });
-    daemon.stop().then(
+  const stop = () => {
+    daemon!.stop().then(
       () => process.exit(0),
       (err) => {
         log.error('stop failed', { error: err });
@@ -92,8 +81,24 @@ async function main(): Promise<void> {
       },
     );
   };
+  const onSignal = (sig: NodeJS.Signals) => {
+    signals++;
+    if (signals > 1) {
+      log.warn('second signal: exiting now', { signal: sig });
+      process.exit(130);
+    }
+    log.info('signal received', { signal: sig });
+    if (daemon) stop();
+  };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  try {
+    daemon = await startDaemon(cfg, log);
+  } catch (err) {
+    process.stderr.write(`distd: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
+  if (signals > 0) stop();
   process.on('unhandledRejection', (err) => log.error('unhandled rejection', { error: err, stack: (err as Error)?.stack }));
 }
 
