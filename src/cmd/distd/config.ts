@@ -10,6 +10,7 @@
  *
  *   [grpc]
  *   address = "/run/dist/distd.sock"
+ *   uid = 0                           # owner of the socket
  *   gid = 0                           # group owning the socket (mode 0660)
  *   max_recv_message_size = 16777216
  *   max_send_message_size = 16777216
@@ -34,7 +35,8 @@ export interface DaemonConfig {
   state: string;
   /** Socket path (or unix:// address). */
   address: string;
-  /** Group owner of the socket; unset: the daemon's group. */
+  /** Owner and group of the socket; unset: the daemon's. */
+  uid?: number;
   gid?: number;
   maxRecvMessageSize: number;
   maxSendMessageSize: number;
@@ -125,6 +127,7 @@ export function applyToml(cfg: DaemonConfig, doc: Table): DaemonConfig {
   const grpc = table(doc, 'grpc');
   checkKeys(grpc, ['address', 'gid', 'uid', 'max_recv_message_size', 'max_send_message_size'], 'grpc.');
   cfg.address = str(grpc, 'address', 'grpc.') ?? cfg.address;
+  cfg.uid = int(grpc, 'uid', 'grpc.') ?? cfg.uid;
   cfg.gid = int(grpc, 'gid', 'grpc.') ?? cfg.gid;
   cfg.maxRecvMessageSize = int(grpc, 'max_recv_message_size', 'grpc.') ?? cfg.maxRecvMessageSize;
   cfg.maxSendMessageSize = int(grpc, 'max_send_message_size', 'grpc.') ?? cfg.maxSendMessageSize;

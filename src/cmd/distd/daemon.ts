@@ -9,6 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chown } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { invalidArgument, isNotFound } from '../../errdefs/index.js';
@@ -233,6 +234,7 @@ export async function startDaemon(config: DaemonConfig, log: Logger = silent): P
     let running: RunningServer;
     try {
       running = await listenUnix(server, config.address, { gid: config.gid });
+      if (config.uid !== undefined) await chown(running.path, config.uid, config.gid ?? -1);
     } catch (err) {
       server.forceShutdown();
       throw err;
