@@ -59,11 +59,16 @@ test('a second daemon on the same root refuses to start with one line', async ()
   }
   // A lock left by a dead daemon is taken over.
   const third = spawnDistd(['--root', root, '--state', join(t.dir, 'run4')]);
-  await waitFor(() => existsSync(join(t.dir, 'run4', 'distd.sock')) || third.proc.exitCode !== null, 'third daemon');
-  assert.equal(third.proc.exitCode, null, third.stderr());
-  third.proc.kill('SIGTERM');
-  assert.equal(await third.exit, 0);
-  await t.cleanup();
+  try {
+    await waitFor(() => existsSync(join(t.dir, 'run4', 'distd.sock')) || third.proc.exitCode !== null, 'third daemon');
+    assert.equal(third.proc.exitCode, null, third.stderr());
+    third.proc.kill('SIGTERM');
+    assert.equal(await third.exit, 0);
+  } finally {
+    if (third.proc.exitCode === null) third.proc.kill('SIGKILL');
+    await third.exit;
+    await t.cleanup();
+  }
 });
 
 test('SIGTERM drains an in-flight Write, then closes the database and removes socket and lock', async () => {
