@@ -78,6 +78,20 @@ export interface ApplyOptions {
   onWarning?: (msg: string) => void;
   /** Force an executor (tests); default: native when the addon loaded. */
   executor?: 'native' | 'js';
+  /** Filled with counters while applying (benchmarks, debugging). */
+  stats?: ApplyStats;
+}
+
+export interface ApplyStats {
+  entries: number;
+  batches: number;
+  ops: number;
+  /** Time batches spent in the executor. */
+  executorMs: number;
+  /** Time the planner waited for the executor (backpressure, lookups needing the disk). */
+  waitMs: number;
+  /** Times the planner had to wait for the disk to look something up. */
+  flushes: number;
 }
 
 export interface ApplyResult {
@@ -273,13 +287,24 @@ class Applier {
     this.batchNames = [];
     this.batchBytes = 0;
     this.batchSeq++;
-    const p = this.tail.then(() =>
-      this.exec.run(ops).catch((err: unknown) => {
+    const stats = this.opts.stats;
+    if (stats) {
+      stats.batches++;
+      stats.ops += ops.length;
+    }
+    const p = this.tail.then(() => {
+      const t0 = stats ? performance.now() : 0;
+      return this.exec.run(ops).then(
+        () => {
+          if (stats) stats.executorMs += performance.now() - t0;
+        },
+        (err: unknown) => {
         const i = (err as { opIndex?: number })?.opIndex;
         const name = i !== undefined ? names[i] : undefined;
         throw fsError(name !== undefined ? `apply ${JSON.stringify(name)}` : 'apply', err);
-      }),
-    );
+        },
+      );
+    });
     this.tail = p;
     this.queued.push(p);
     p.then(
@@ -294,13 +319,21 @@ class Applier {
   /** Submits and applies backpressure: at most MAX_QUEUED batches outstanding. */
   private async submit(): Promise<void> {
     this.submitNow();
+    if (this.queued.length < MAX_QUEUED) return;
+    const t0 = performance.now();
     while (this.queued.length >= MAX_QUEUED) await this.queued[0];
+    if (this.opts.stats) this.opts.stats.waitMs += performance.now() - t0;
   }
 
   /** Waits until everything planned so far is on disk. */
   private async flush(): Promise<void> {
     this.submitNow();
+    const t0 = performance.now();
     await this.tail;
+    if (this.opts.stats) {
+      this.opts.stats.waitMs += performance.now() - t0;
+      this.opts.stats.flushes++;
+    }
   }
 
   // ---- the model ----------------------------------------------------------------
@@ -614,6 +647,7 @@ class Applier {
   }
 
   async onHeader(h: TarHeader): Promise<void> {
+    if (this.opts.stats) this.opts.stats.entries++;
     this.skipping = true;
     this.file = undefined;
     const name = clean(h.name);
