@@ -17,6 +17,9 @@
 //    previous promise settles. After a failure the session refuses more work.
 //
 // Op objects (all fields optional unless noted):
+// Paths (p, tg, src) are byte strings: each char code is one byte (latin1),
+// so names that are not UTF-8 survive. xattr names are UTF-8 strings.
+//
 //   t   op type (required, see OpType)   p  path (rel)    tg  link/symlink target
 //   d   Buffer[] data to append (FILE)   c  close the current file (FILE)
 //   u,g owner (chown when both present)  md permission bits (chmod when present)
@@ -164,8 +167,8 @@ class ApplySession : public Napi::ObjectWrap<ApplySession> {
   }
 
   explicit ApplySession(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ApplySession>(info) {
-    if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(info.Env(), "root must be a string");
-    root_ = info[0].As<Napi::String>().Utf8Value();
+    if (info.Length() < 1) throw Napi::TypeError::New(info.Env(), "root must be a string or a Buffer");
+    root_ = PathValue(info[0], "root");
     while (root_.size() > 1 && root_.back() == '/') root_.pop_back();
     rootfd_ = ::open(root_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (rootfd_ < 0) throw ErrnoError(info.Env(), errno, "open", root_);
@@ -845,7 +848,7 @@ Napi::Value ApplySession::Run(const Napi::CallbackInfo& info) {
     Napi::Object o = v.As<Napi::Object>();
     Op& op = batch->ops[i];
     op.type = o.Get(keys->t).As<Napi::Number>().Int32Value();
-    op.p = Str(o.Get(keys->p));
+    op.p = ByteString(o.Get(keys->p));
     if (!ValidRel(op.p)) throw Napi::TypeError::New(env, "op path must be clean and relative: " + op.p);
     Napi::Value d = o.Get(keys->d);
     if (d.IsArray()) {
@@ -885,13 +888,13 @@ Napi::Value ApplySession::Run(const Napi::CallbackInfo& info) {
         op.xattrs.emplace_back(Str(xa.Get(j)), BinStr(xa.Get(j + 1)));
       }
     }
-    op.tg = Str(o.Get(keys->tg));
+    op.tg = ByteString(o.Get(keys->tg));
     if (op.type == OP_LINK && !ValidRel(op.tg)) throw Napi::TypeError::New(env, "link target must be clean: " + op.tg);
     Napi::Value mode = o.Get(keys->mode);
     if (mode.IsNumber()) op.mode = static_cast<mode_t>(mode.As<Napi::Number>().Int64Value());
     Napi::Value dev = o.Get(keys->dev);
     if (dev.IsNumber()) op.dev = static_cast<dev_t>(dev.As<Napi::Number>().Int64Value());
-    op.src = Str(o.Get(keys->src));
+    op.src = ByteString(o.Get(keys->src));
     if (op.type == OP_SETXATTR) {
       op.xn = Str(o.Get(keys->xn));
       op.xv = BinStr(o.Get(keys->xv));

@@ -57,6 +57,31 @@ Napi::Error ErrnoError(Napi::Env env, int err, const std::string& syscall, const
   return e;
 }
 
+std::string PathValue(Napi::Value v, const char* what) {
+  if (v.IsBuffer()) {
+    auto b = v.As<Napi::Buffer<char>>();
+    return std::string(b.Data(), b.Length());
+  }
+  if (v.IsString()) return v.As<Napi::String>().Utf8Value();
+  throw Napi::TypeError::New(v.Env(), std::string(what) + " must be a string or a Buffer");
+}
+
+std::string ByteString(Napi::Value v) {
+  if (v.IsBuffer()) {
+    auto b = v.As<Napi::Buffer<char>>();
+    return std::string(b.Data(), b.Length());
+  }
+  if (!v.IsString()) return std::string();
+  size_t len = 0;
+  napi_status st = napi_get_value_string_latin1(v.Env(), v, nullptr, 0, &len);
+  if (st != napi_ok) throw Napi::Error::New(v.Env(), "invalid byte string");
+  std::string out(len, '\0');
+  size_t got = 0;
+  napi_get_value_string_latin1(v.Env(), v, out.data(), len + 1, &got);
+  out.resize(got);
+  return out;
+}
+
 Napi::Error Failure::ToError(Napi::Env env) const {
   Napi::Error e = err ? ErrnoError(env, err, syscall, path, dest) : Napi::Error::New(env, message);
   if (index >= 0) e.Set("opIndex", Napi::Number::New(env, static_cast<double>(index)));
@@ -67,18 +92,16 @@ void InitApply(Napi::Env env, Napi::Object exports);
 
 namespace {
 
+// Strings are UTF-8; Buffers are taken as raw bytes (paths that are not UTF-8).
 std::string StringArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
-  if (info.Length() <= i || !info[i].IsString()) {
-    throw Napi::TypeError::New(info.Env(), std::string(what) + " must be a string");
-  }
-  return info[i].As<Napi::String>().Utf8Value();
+  if (info.Length() <= i) throw Napi::TypeError::New(info.Env(), std::string(what) + " must be a string or a Buffer");
+  return PathValue(info[i], what);
 }
 
 // Optional string: null/undefined -> empty + absent flag.
 bool OptStringArg(const Napi::CallbackInfo& info, size_t i, std::string* out) {
   if (info.Length() <= i || info[i].IsNull() || info[i].IsUndefined()) return false;
-  if (!info[i].IsString()) throw Napi::TypeError::New(info.Env(), "expected a string or null");
-  *out = info[i].As<Napi::String>().Utf8Value();
+  *out = PathValue(info[i], "argument");
   return true;
 }
 
@@ -111,10 +134,10 @@ Napi::Value Lsetxattr(const Napi::CallbackInfo& info) {
   std::string sval;
   const void* data;
   size_t len;
-  if (info.Length() > 2 && info[2].IsBuffer()) {
-    auto b = info[2].As<Napi::Buffer<uint8_t>>();
+  if (info.Length() > 2 && info[2].IsTypedArray()) {
+    auto b = info[2].As<Napi::Uint8Array>();
     data = b.Data();
-    len = b.Length();
+    len = b.ByteLength();
   } else if (info.Length() > 2 && info[2].IsString()) {
     sval = info[2].As<Napi::String>().Utf8Value();
     data = sval.data();

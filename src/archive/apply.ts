@@ -183,8 +183,26 @@ function timespecs(h: TarHeader): Timespecs {
   return [as, an, ms, mn];
 }
 
+/*
+ * Paths inside the applier are byte strings (one char per byte, latin1), as
+ * the tar reader returns names: names that are not UTF-8 survive exactly.
+ * B() makes the Buffer that fs calls and the executor take; show() the text
+ * for messages.
+ */
+const B = (s: string): Buffer => Buffer.from(s, 'latin1');
+const show = (s: string): string => JSON.stringify(Buffer.from(s, 'latin1').toString('utf8'));
+const text = (s: string): string => Buffer.from(s, 'latin1').toString('utf8');
+
+async function readlinkB(p: string): Promise<string> {
+  return (await fsp.readlink(B(p), { encoding: 'buffer' })).toString('latin1');
+}
+
+async function readdirB(p: string): Promise<string[]> {
+  return (await fsp.readdir(B(p), { encoding: 'buffer' })).map((b) => b.toString('latin1'));
+}
+
 function enotdir(path: string): NodeJS.ErrnoException {
-  const e = new Error(`ENOTDIR: not a directory, lstat '${path}'`) as NodeJS.ErrnoException;
+  const e = new Error(`ENOTDIR: not a directory, lstat '${text(path)}'`) as NodeJS.ErrnoException;
   e.code = 'ENOTDIR';
   e.syscall = 'lstat';
   e.path = path;
@@ -224,12 +242,13 @@ class Applier {
   private file: { op: Op; seq: number; meta: Meta } | undefined;
   private skipping = false;
 
-  constructor(
-    private readonly root: string,
-    private readonly opts: ApplyOptions,
-  ) {
-    this.exec = openExecutor(root, opts.executor);
-    this.lowers = opts.parents ?? [];
+  /** The root as a byte string. */
+  private readonly root: string;
+
+  constructor(root: string, private readonly opts: ApplyOptions) {
+    this.root = Buffer.from(root).toString('latin1'); // root arrives as a normal (UTF-8) path
+    this.exec = openExecutor(Buffer.from(root), opts.executor);
+    this.lowers = (opts.parents ?? []).map((p) => Buffer.from(resolve(p)).toString('latin1'));
     this.merged = this.lowers.length > 0;
     this.lowerCache = this.lowers.map(() => new Map());
     this.lowerLinks = this.lowers.map(() => new Map());
@@ -244,7 +263,7 @@ class Applier {
   }
 
   async init(): Promise<void> {
-    const entries = await fsp.readdir(this.root);
+    const entries = await fsp.readdir(B(this.root));
     const opaque = this.merged && (await this.isOpaque(this.root));
     this.rootNode = { kind: Kind.Dir, upper: true, fresh: entries.length === 0, opaque, children: new Set() };
     if (this.merged && !opaque) {
@@ -259,7 +278,7 @@ class Applier {
 
   private async isOpaque(path: string): Promise<boolean> {
     try {
-      const v = await lgetxattr(path, OVERLAY_OPAQUE_XATTR);
+      const v = await lgetxattr(B(path), OVERLAY_OPAQUE_XATTR);
       return v !== undefined && v.toString() === 'y';
     } catch {
       return false;
@@ -301,7 +320,7 @@ class Applier {
         (err: unknown) => {
         const i = (err as { opIndex?: number })?.opIndex;
         const name = i !== undefined ? names[i] : undefined;
-        throw fsError(name !== undefined ? `apply ${JSON.stringify(name)}` : 'apply', err);
+        throw fsError(name !== undefined ? `apply ${show(name)}` : 'apply', err);
         },
       );
     });
@@ -387,14 +406,14 @@ class Applier {
   private async statAt(path: string): Promise<LowerStat | null> {
     let st;
     try {
-      st = await fsp.lstat(path);
+      st = await fsp.lstat(B(path));
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') return null;
       throw err;
     }
     if (st.isDirectory()) return { kind: Kind.Dir, whiteout: false, opaque: this.merged && (await this.isOpaque(path)) };
-    if (st.isSymbolicLink()) return { kind: Kind.Link, whiteout: false, opaque: false, target: await fsp.readlink(path) };
+    if (st.isSymbolicLink()) return { kind: Kind.Link, whiteout: false, opaque: false, target: await readlinkB(path) };
     const whiteout = st.isCharacterDevice() && st.rdev === 0;
     return { kind: Kind.Other, whiteout, opaque: false };
   }
@@ -524,8 +543,8 @@ class Applier {
       if (this.merged) return null;
       await this.flush();
       try {
-        const st = await fsp.lstat(this.full(r));
-        return st.isSymbolicLink() ? await fsp.readlink(this.full(r)) : null;
+        const st = await fsp.lstat(B(this.full(r)));
+        return st.isSymbolicLink() ? await readlinkB(this.full(r)) : null;
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
         throw err;
@@ -554,8 +573,8 @@ class Applier {
         let t = links.get(p);
         if (t === undefined) {
           try {
-            const st = await fsp.lstat(base + p);
-            t = st.isSymbolicLink() ? await fsp.readlink(base + p) : null;
+            const st = await fsp.lstat(B(base + p));
+            t = st.isSymbolicLink() ? await readlinkB(base + p) : null;
           } catch (err) {
             const code = (err as NodeJS.ErrnoException).code;
             if (code !== 'ENOENT') throw err;
@@ -568,7 +587,7 @@ class Applier {
       const path = base + (inside === '/' ? '' : inside);
       let st;
       try {
-        st = await fsp.lstat(path, { bigint: true });
+        st = await fsp.lstat(B(path), { bigint: true });
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
         throw err;
@@ -595,9 +614,9 @@ class Applier {
         P = n;
         continue;
       }
-      if (n.kind === Kind.Link) throw unknown(`mkparent ${this.full(cur)}: unexpected symlink in a resolved path`);
+      if (n.kind === Kind.Link) throw unknown(`mkparent ${show(this.full(cur))}: unexpected symlink in a resolved path`);
       if (n.kind === Kind.Other || n.whiteout) {
-        throw fsError(`mkparent ${JSON.stringify(cur)}`, Object.assign(enotdir(this.full(cur)), { syscall: 'mkparent' }));
+        throw fsError(`mkparent ${show(cur)}`, Object.assign(enotdir(this.full(cur)), { syscall: 'mkparent' }));
       }
       const info = this.merged ? await this.lowerDirInfo(cur) : {};
       this.push({ t: OpType.Mkparent, p: cur, ...info });
@@ -653,7 +672,7 @@ class Applier {
     const name = clean(h.name);
     this.name = name;
     if ((h.type === '3' || h.type === '4') && runningInUserNS()) {
-      this.warn(`file ${JSON.stringify(name)} ignored: archive may not be supported on system`);
+      this.warn(`file ${show(name)} ignored: archive may not be supported on system`);
       return;
     }
     const [dir, base] = split(name);
@@ -709,7 +728,7 @@ class Applier {
         break;
       }
       default:
-        throw invalidArgument(`unhandled tar header type ${h.type.charCodeAt(0)} for ${JSON.stringify(h.name)}`);
+        throw invalidArgument(`unhandled tar header type ${h.type.charCodeAt(0)} for ${show(h.name)}`);
     }
     this.unpacked.add(path);
   }
@@ -718,7 +737,7 @@ class Applier {
     const [tdir, tbase] = split(h.linkname);
     const tinside = join(await rootPath(tdir, this.lookup), tbase);
     const trel = rel(tinside);
-    const what = `failed to create hard link ${JSON.stringify(h.name)} -> ${JSON.stringify(h.linkname)}`;
+    const what = `failed to create hard link ${show(h.name)} -> ${show(h.linkname)}`;
     const tn = trel === '' ? undefined : await this.walk(trel);
     if (!tn || tn.kind === Kind.Absent || tn.kind === Kind.Dir) {
       // containerd removes what is at the path before link(2) fails
@@ -782,11 +801,11 @@ class Applier {
   private async opaqueRemove(P: Node, prel: string): Promise<void> {
     await this.flush();
     const dirPath = this.full(prel);
-    await fsp.lstat(dirPath); // containerd: the directory must exist
+    await fsp.lstat(B(dirPath)); // containerd: the directory must exist
     const walkDir = async (r: string): Promise<void> => {
       let names: string[];
       try {
-        names = (await fsp.readdir(this.full(r))).sort();
+        names = (await readdirB(this.full(r))).sort(); // byte order, as Go
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
         throw err;
@@ -797,7 +816,7 @@ class Applier {
           this.push({ t: OpType.RemoveAll, p: cr });
           continue;
         }
-        const st = await fsp.lstat(this.full(cr)).catch(() => undefined);
+        const st = await fsp.lstat(B(this.full(cr))).catch(() => undefined);
         if (st?.isDirectory()) await walkDir(cr);
       }
     };

@@ -20,7 +20,6 @@
 import { constants as C } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import { join as pjoin } from 'node:path';
 import { lgetxattr, llistxattr, lsetxattr, mknod, native, S_IFCHR, XATTR_CREATE } from '../internal/sys.js';
 
 export const enum OpType {
@@ -48,6 +47,7 @@ export const enum OpType {
 
 export type Timespecs = [atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number];
 
+/** Paths (p, tg, src) are byte strings: one char per byte (latin1), see apply.ts. */
 export interface Op {
   t: OpType;
   p?: string;
@@ -75,27 +75,32 @@ export interface Executor {
   close(): Promise<void>;
 }
 
-export function openExecutor(root: string, kind?: 'native' | 'js'): Executor {
+/** root: a path (string, UTF-8) or its bytes. */
+export function openExecutor(root: string | Buffer, kind?: 'native' | 'js'): Executor {
   const want = kind ?? (native ? 'native' : 'js');
+  const rootBytes = typeof root === 'string' ? Buffer.from(root) : root;
   if (want === 'native') {
     if (!native) throw new Error('native addon not loaded');
-    const s = new native.ApplySession(root);
+    const s = new native.ApplySession(rootBytes);
     return {
       kind: 'native',
       run: (ops) => s.run(ops),
       close: async () => s.close(),
     };
   }
-  return new JsExecutor(root);
+  return new JsExecutor(rootBytes.toString('latin1'));
 }
+
+const B = (s: string): Buffer => Buffer.from(s, 'latin1');
+const text = (s: string): string => Buffer.from(s, 'latin1').toString('utf8');
 
 // ---- JS executor ------------------------------------------------------------------
 
 function errno(code: string, syscall: string, path: string, msg = code): NodeJS.ErrnoException {
-  const e = new Error(`${code}: ${msg}, ${syscall} '${path}'`) as NodeJS.ErrnoException;
+  const e = new Error(`${code}: ${msg}, ${syscall} '${text(path)}'`) as NodeJS.ErrnoException;
   e.code = code;
   e.syscall = syscall;
-  e.path = path;
+  e.path = text(path);
   return e;
 }
 
@@ -111,16 +116,18 @@ function toSeconds(sec: number, nsec: number): number {
 
 class JsExecutor implements Executor {
   readonly kind = 'js' as const;
-  private rootReal: string | undefined;
+  private rootReal: Buffer | undefined;
   private verified = new Set<string>();
   private cur: FileHandle | undefined;
   private curPath = '';
   private failed = false;
 
+  /** root: a byte string. */
   constructor(private readonly root: string) {}
 
+  /** Byte string of root/p. */
   private full(p: string): string {
-    return p === '' ? this.root : pjoin(this.root, p);
+    return p === '' ? this.root : `${this.root}/${p}`;
   }
 
   /** The parent of p must be a real directory beneath the root (no symlinks on the way). */
@@ -128,10 +135,10 @@ class JsExecutor implements Executor {
     const i = p.lastIndexOf('/');
     const dir = i < 0 ? '' : p.slice(0, i);
     if (dir === '' || this.verified.has(dir)) return;
-    this.rootReal ??= await fsp.realpath(this.root);
-    const want = pjoin(this.rootReal, dir);
-    const got = await fsp.realpath(want);
-    if (got !== want) throw errno('ELOOP', 'openat2', this.full(dir), 'parent path contains a symbolic link');
+    this.rootReal ??= await fsp.realpath(B(this.root), { encoding: 'buffer' });
+    const want = Buffer.concat([this.rootReal, B(`/${dir}`)]);
+    const got = await fsp.realpath(want, { encoding: 'buffer' });
+    if (!got.equals(want)) throw errno('ELOOP', 'openat2', this.full(dir), 'parent path contains a symbolic link');
     const st = await fsp.lstat(want);
     if (!st.isDirectory()) throw errno('ENOTDIR', 'openat2', this.full(dir), 'not a directory');
     this.verified.add(dir);
@@ -139,7 +146,7 @@ class JsExecutor implements Executor {
 
   private async removeAll(path: string): Promise<void> {
     this.verified.clear();
-    await fsp.rm(path, { recursive: true, force: true });
+    await fsp.rm(B(path), { recursive: true, force: true });
   }
 
   /** create(); on EEXIST remove the entry and retry once. */
@@ -159,7 +166,7 @@ class JsExecutor implements Executor {
     for (let i = 0; i + 1 < x.length; i += 2) {
       const name = x[i] as string;
       try {
-        await lsetxattr(path, name, x[i + 1]!);
+        await lsetxattr(B(path), name, x[i + 1]!);
       } catch (err) {
         if (!ignorableXattr(err, name, regularOrDir)) throw err;
       }
@@ -169,7 +176,7 @@ class JsExecutor implements Executor {
   private async copyXattrs(src: string, dst: string): Promise<void> {
     let names: string[];
     try {
-      names = await llistxattr(src);
+      names = await llistxattr(B(src));
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOTSUP' || code === 'ENODATA') return;
@@ -177,10 +184,10 @@ class JsExecutor implements Executor {
     }
     for (const name of names) {
       if (name.startsWith('trusted.')) continue;
-      const v = await lgetxattr(src, name).catch(() => undefined);
+      const v = await lgetxattr(B(src), name).catch(() => undefined);
       if (v === undefined) continue;
       try {
-        await lsetxattr(dst, name, v, XATTR_CREATE);
+        await lsetxattr(B(dst), name, v, XATTR_CREATE);
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
         if (code !== 'ENOTSUP' && code !== 'ENODATA' && code !== 'EEXIST') throw err;
@@ -190,12 +197,13 @@ class JsExecutor implements Executor {
 
   /** lchown, xattrs, chmod (not symlinks), lutimes — by path. */
   private async pathMeta(op: Op, path: string): Promise<void> {
-    if (op.u !== undefined && op.g !== undefined) await fsp.lchown(path, op.u, op.g);
+    const P = B(path);
+    if (op.u !== undefined && op.g !== undefined) await fsp.lchown(P, op.u, op.g);
     let st: import('node:fs').Stats | undefined;
-    if (op.x || op.md !== undefined) st = await fsp.lstat(path);
+    if (op.x || op.md !== undefined) st = await fsp.lstat(P);
     if (op.x) await this.setXattrs(op, path, !!st && (st.isFile() || st.isDirectory()));
-    if (op.md !== undefined && st && !st.isSymbolicLink()) await fsp.chmod(path, op.md);
-    if (op.ts) await fsp.lutimes(path, toSeconds(op.ts[0], op.ts[1]), toSeconds(op.ts[2], op.ts[3]));
+    if (op.md !== undefined && st && !st.isSymbolicLink()) await fsp.chmod(P, op.md);
+    if (op.ts) await fsp.lutimes(P, toSeconds(op.ts[0], op.ts[1]), toSeconds(op.ts[2], op.ts[3]));
   }
 
   async run(ops: Op[]): Promise<void> {
@@ -221,7 +229,7 @@ class JsExecutor implements Executor {
         if (p) {
           if (this.cur) throw new Error('internal: file op opened while another file is open');
           await this.checkParent(p);
-          this.cur = await this.replacing(path, () => fsp.open(path, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600));
+          this.cur = await this.replacing(path, () => fsp.open(B(path), C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600));
           this.curPath = path;
         }
         const fh = this.cur;
@@ -251,13 +259,13 @@ class JsExecutor implements Executor {
       case OpType.Mkdir: {
         await this.checkParent(p);
         try {
-          await fsp.mkdir(path, op.md ?? 0o755);
+          await fsp.mkdir(B(path), op.md ?? 0o755);
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-          const st = await fsp.lstat(path);
+          const st = await fsp.lstat(B(path));
           if (!st.isDirectory()) {
             await this.removeAll(path);
-            await fsp.mkdir(path, op.md ?? 0o755);
+            await fsp.mkdir(B(path), op.md ?? 0o755);
           }
         }
         await this.pathMeta(op, path);
@@ -266,10 +274,10 @@ class JsExecutor implements Executor {
       case OpType.Mkparent: {
         await this.checkParent(p);
         try {
-          await fsp.mkdir(path, 0o755);
+          await fsp.mkdir(B(path), 0o755);
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-          const st = await fsp.lstat(path);
+          const st = await fsp.lstat(B(path));
           if (st.isDirectory()) return;
           throw errno('ENOTDIR', 'mkdir', path, 'not a directory');
         }
@@ -279,20 +287,20 @@ class JsExecutor implements Executor {
       }
       case OpType.Symlink:
         await this.checkParent(p);
-        await this.replacing(path, () => fsp.symlink(op.tg!, path));
+        await this.replacing(path, () => fsp.symlink(B(op.tg!), B(path)));
         await this.pathMeta(op, path);
         return;
       case OpType.Link: {
         await this.checkParent(p);
         await this.checkParent(op.tg!);
         const target = this.full(op.tg!);
-        await this.replacing(path, () => fsp.link(target, path));
+        await this.replacing(path, () => fsp.link(B(target), B(path)));
         await this.pathMeta(op, path);
         return;
       }
       case OpType.Mknod:
         await this.checkParent(p);
-        await this.replacing(path, () => mknod(path, op.mode!, op.dev ?? 0));
+        await this.replacing(path, () => mknod(B(path), op.mode!, op.dev ?? 0));
         await this.pathMeta(op, path);
         return;
       case OpType.RemoveAll:
@@ -308,17 +316,17 @@ class JsExecutor implements Executor {
         return;
       case OpType.Whiteout:
         await this.checkParent(p);
-        await this.replacing(path, () => mknod(path, S_IFCHR, 0));
-        if (op.u !== undefined && op.g !== undefined) await fsp.lchown(path, op.u, op.g);
+        await this.replacing(path, () => mknod(B(path), S_IFCHR, 0));
+        if (op.u !== undefined && op.g !== undefined) await fsp.lchown(B(path), op.u, op.g);
         return;
       case OpType.SetXattr:
         if (p) await this.checkParent(p);
-        await lsetxattr(path, op.xn!, op.xv ?? '');
+        await lsetxattr(B(path), op.xn!, op.xv ?? '');
         return;
       case OpType.Times:
         try {
           if (p) await this.checkParent(p);
-          await fsp.lutimes(path, toSeconds(op.ts![0], op.ts![1]), toSeconds(op.ts![2], op.ts![3]));
+          await fsp.lutimes(B(path), toSeconds(op.ts![0], op.ts![1]), toSeconds(op.ts![2], op.ts![3]));
         } catch (err) {
           if (op.q && (err as NodeJS.ErrnoException).code === 'ENOENT') return;
           throw err;
@@ -327,21 +335,21 @@ class JsExecutor implements Executor {
       case OpType.CopyUp: {
         await this.checkParent(p);
         const src = op.src!;
-        const st = await fsp.lstat(src);
+        const st = await fsp.lstat(B(src));
         if (st.isFile()) {
-          await this.replacing(path, () => fsp.copyFile(src, path, C.COPYFILE_EXCL));
+          await this.replacing(path, () => fsp.copyFile(B(src), B(path), C.COPYFILE_EXCL));
         } else if (st.isSymbolicLink()) {
-          const target = await fsp.readlink(src);
-          await this.replacing(path, () => fsp.symlink(target, path));
+          const target = await fsp.readlink(B(src), { encoding: 'buffer' });
+          await this.replacing(path, () => fsp.symlink(target, B(path)));
         } else if (st.isCharacterDevice() || st.isBlockDevice() || st.isFIFO() || st.isSocket()) {
-          await this.replacing(path, () => mknod(path, st.mode, st.rdev));
+          await this.replacing(path, () => mknod(B(path), st.mode, st.rdev));
         } else {
           throw errno('EPERM', 'copyup', src);
         }
-        await fsp.lchown(path, st.uid, st.gid);
+        await fsp.lchown(B(path), st.uid, st.gid);
         await this.copyXattrs(src, path);
-        if (!st.isSymbolicLink()) await fsp.chmod(path, st.mode & 0o7777);
-        await fsp.lutimes(path, st.atime, st.mtime);
+        if (!st.isSymbolicLink()) await fsp.chmod(B(path), st.mode & 0o7777);
+        await fsp.lutimes(B(path), st.atime, st.mtime);
         return;
       }
       default:

@@ -28,6 +28,11 @@ export interface TarTime {
   nsec: number;
 }
 
+/**
+ * Names are byte strings: one char per byte (latin1), so names that are not
+ * UTF-8 survive exactly (Go strings are bytes too). Buffer.from(name,
+ * 'latin1') gives the bytes; toString('utf8') of those the display form.
+ */
 export interface TarHeader {
   name: string;
   linkname: string;
@@ -81,11 +86,11 @@ function bad(msg: string): Error {
   return invalidArgument(`archive/tar: invalid tar header: ${msg}`);
 }
 
-/** Go's parser.parseString: bytes up to the first NUL. */
+/** Go's parser.parseString: bytes up to the first NUL, as a byte string. */
 function cstring(b: Buffer, start: number, end: number): string {
   const i = b.indexOf(0, start);
   const stop = i >= 0 && i < end ? i : end;
-  return stop > start ? b.toString('utf8', start, stop) : '';
+  return stop > start ? b.toString('latin1', start, stop) : '';
 }
 
 function isSpaceOrNul(c: number): boolean {
@@ -406,10 +411,10 @@ export class TarReader {
         if (v.length === 0) continue; // Go: keep the header's value
         switch (k) {
           case 'path':
-            name = v.toString('utf8');
+            name = v.toString('latin1');
             break;
           case 'linkpath':
-            linkname = v.toString('utf8');
+            linkname = v.toString('latin1');
             break;
           case 'uid':
             uid = parsePaxDecimal(v, k);

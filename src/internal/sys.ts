@@ -19,20 +19,24 @@ import { fileURLToPath } from 'node:url';
 import { notImplemented } from '../errdefs/index.js';
 
 /** One ordered batch executor of src/archive's applier (see native/src/apply.cc). */
+/** Paths: strings are UTF-8; Buffers are raw bytes (names that are not UTF-8). */
+export type PathArg = string | Buffer;
+
 export interface NativeApplySession {
   run(ops: object[]): Promise<void>;
   close(): void;
 }
 
 export interface NativeAddon {
-  mknod(path: string, mode: number, dev: number): void;
+  mknod(path: PathArg, mode: number, dev: number): void;
   makedev(major: number, minor: number): number;
-  lsetxattr(path: string, name: string, value: Uint8Array | string, flags?: number): void;
-  lgetxattr(path: string, name: string): Buffer | null;
-  llistxattr(path: string): string[];
-  mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): Promise<void>;
-  umount2(target: string, flags: number): Promise<void>;
-  ApplySession: new (root: string) => NativeApplySession;
+  lsetxattr(path: PathArg, name: string, value: Uint8Array | string, flags?: number): void;
+  lgetxattr(path: PathArg, name: string): Buffer | null;
+  llistxattr(path: PathArg): string[];
+  mount(source: PathArg | null, target: PathArg, fstype: string | null, flags: number, data: string | null): Promise<void>;
+  umount2(target: PathArg, flags: number): Promise<void>;
+  /** root: path of the directory ops are relative to; ops' paths are byte strings (see native/src/apply.cc). */
+  ApplySession: new (root: PathArg) => NativeApplySession;
 }
 
 // mount(2) flags
@@ -149,9 +153,10 @@ function run(tool: string, args: string[], syscall: string, path: string, encodi
 }
 
 /** mknod(2). mode carries the file type (S_IFCHR, S_IFBLK, S_IFIFO) and permission bits. */
-export async function mknod(path: string, mode: number, dev: number): Promise<void> {
-  if (native) return native.mknod(path, mode, dev);
-  // fallback: mknod(1)
+export async function mknod(pathArg: PathArg, mode: number, dev: number): Promise<void> {
+  if (native) return native.mknod(pathArg, mode, dev);
+  // fallback: mknod(1) (a Buffer path is passed as UTF-8: names that are not UTF-8 need the addon)
+  const path = pathArg.toString();
   const perm = (mode & 0o7777).toString(8);
   switch (mode & S_IFMT) {
     case S_IFIFO:
@@ -167,8 +172,9 @@ export async function mknod(path: string, mode: number, dev: number): Promise<vo
 }
 
 /** lsetxattr(2): never follows a final symlink. */
-export async function lsetxattr(path: string, name: string, value: Uint8Array | string, flags = 0): Promise<void> {
-  if (native) return native.lsetxattr(path, name, value, flags);
+export async function lsetxattr(pathArg: PathArg, name: string, value: Uint8Array | string, flags = 0): Promise<void> {
+  if (native) return native.lsetxattr(pathArg, name, value, flags);
+  const path = pathArg.toString();
   // fallback: setfattr(1) cannot express XATTR_CREATE/REPLACE: check first (racy)
   if (flags & (XATTR_CREATE | XATTR_REPLACE)) {
     const cur = await lgetxattr(path, name);
@@ -180,8 +186,9 @@ export async function lsetxattr(path: string, name: string, value: Uint8Array | 
 }
 
 /** lgetxattr(2); undefined when the attribute is absent. */
-export async function lgetxattr(path: string, name: string): Promise<Buffer | undefined> {
-  if (native) return native.lgetxattr(path, name) ?? undefined;
+export async function lgetxattr(pathArg: PathArg, name: string): Promise<Buffer | undefined> {
+  if (native) return native.lgetxattr(pathArg, name) ?? undefined;
+  const path = pathArg.toString();
   try {
     const out = (await run('getfattr', ['-h', '--absolute-names', '-e', 'hex', '-n', name, '--', path], 'lgetxattr', path)) as string;
     const line = out.split('\n').find((l) => l.startsWith(`${name}=`));
@@ -195,8 +202,9 @@ export async function lgetxattr(path: string, name: string): Promise<Buffer | un
 }
 
 /** llistxattr(2): attribute names of path itself (not of a symlink's target). */
-export async function llistxattr(path: string): Promise<string[]> {
-  if (native) return native.llistxattr(path);
+export async function llistxattr(pathArg: PathArg): Promise<string[]> {
+  if (native) return native.llistxattr(pathArg);
+  const path = pathArg.toString();
   const out = (await run('getfattr', ['-h', '--absolute-names', '-m', '-', '--', path], 'llistxattr', path)) as string;
   return out.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.split('=')[0]!);
 }

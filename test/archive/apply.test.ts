@@ -232,6 +232,26 @@ test('same-layer symlinked parents resolve inside the root (var/run -> /run)', a
   });
 });
 
+test('names that are not UTF-8 survive byte for byte (files, links, targets, whiteouts)', async () => {
+  const latin1 = (s: string) => Buffer.from(s, 'latin1');
+  await run({
+    layers: () => [
+      tar([
+        { name: latin1('caf\xe9/'), type: 'dir', mtime: T },
+        { name: latin1('caf\xe9/men\xfc.txt'), data: 'latin-1 name', mtime: T },
+        { name: latin1('caf\xe9/gone\xff'), data: 'x', mtime: T },
+        { name: latin1('l\xe9'), type: 'symlink', linkname: latin1('caf\xe9/men\xfc.txt'), mtime: T },
+        { name: latin1('h\xe9'), type: 'link', linkname: latin1('caf\xe9/men\xfc.txt'), mtime: T },
+        { name: Buffer.concat([latin1('long\xfe/'), Buffer.alloc(120, 0x61), latin1('\xfd')]), data: 'pax path with raw bytes', mtime: T },
+      ]),
+      tar([
+        { name: latin1('caf\xe9/.wh.gone\xff'), mtime: T },
+        { name: latin1('l\xe9/../x\xe9'), data: 'through a link with a raw-byte name', mtime: T },
+      ]),
+    ],
+  });
+});
+
 test('devices, fifos and sockets are created with mknod; unknown types fail', async () => {
   await run({ layers: () => [tar([{ name: 'weird', type: 'V', data: '', mtime: T }])], fails: /unhandled tar header type/ });
 });

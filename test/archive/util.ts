@@ -15,7 +15,8 @@ import { fileURLToPath } from 'node:url';
 import { native } from '../../src/internal/sys.js';
 
 export interface Entry {
-  name: string;
+  /** A string (UTF-8) or raw bytes (names that are not UTF-8). */
+  name: string | Buffer;
   /** file (default), dir, symlink, link, char, block, fifo, or a raw typeflag character. */
   type?: 'file' | 'dir' | 'symlink' | 'link' | 'char' | 'block' | 'fifo' | string;
   data?: string | Buffer;
@@ -25,7 +26,7 @@ export interface Entry {
   /** Seconds; fractional values go to a PAX mtime record. */
   mtime?: number;
   atime?: number;
-  linkname?: string;
+  linkname?: string | Buffer;
   devmajor?: number;
   devminor?: number;
   /** Extra PAX records. */
@@ -201,6 +202,13 @@ export function sha256(b: Buffer | string): string {
   return 'sha256:' + createHash('sha256').update(b).digest('hex');
 }
 
+/** Bytes outside printable ASCII (and backslash) as \xNN. */
+export function escapeBytes(b: Buffer): string {
+  let out = '';
+  for (const c of b) out += c >= 0x20 && c < 0x7f && c !== 0x5c ? String.fromCharCode(c) : `\\x${c.toString(16).padStart(2, '0')}`;
+  return out;
+}
+
 export interface ListOpts {
   /** Leave directory mtimes out. */
   noDirMtime?: boolean;
@@ -216,11 +224,14 @@ export interface ListOpts {
 export async function listTree(dir: string, opts: ListOpts = {}): Promise<string[]> {
   const lines: string[] = [];
   const inodes = new Map<bigint, string>();
+  const dirB = Buffer.from(dir);
+  // rel: the path below dir as a byte string (latin1)
   async function walk(rel: string): Promise<void> {
-    const p = rel ? join(dir, rel) : dir;
+    const p = rel ? Buffer.concat([dirB, Buffer.from(`/${rel}`, 'latin1')]) : dirB;
     const st = await fsp.lstat(p, { bigint: true });
     const mode = (Number(st.mode) & 0o7777).toString(8).padStart(4, '0');
-    let line = `${rel || '.'} `;
+    const shown = rel ? escapeBytes(Buffer.from(rel, 'latin1')) : '.';
+    let line = `${shown} `;
     if (st.isDirectory()) line += 'dir';
     else if (st.isFile()) line += 'file';
     else if (st.isSymbolicLink()) line += 'symlink';
@@ -230,7 +241,7 @@ export async function listTree(dir: string, opts: ListOpts = {}): Promise<string
     else line += 'other';
     line += ` mode=${mode} uid=${st.uid} gid=${st.gid}`;
     if (st.isFile()) line += ` size=${st.size} ${sha256(await fsp.readFile(p)).slice(7, 19)}`;
-    if (st.isSymbolicLink()) line += ` target=${await fsp.readlink(p)}`;
+    if (st.isSymbolicLink()) line += ` target=${escapeBytes(await fsp.readlink(p, { encoding: 'buffer' }))}`;
     if (st.isCharacterDevice() || st.isBlockDevice()) {
       const r = Number(st.rdev);
       line += ` dev=${(r >> 8) & 0xfff},${(r & 0xff) | ((r >> 12) & 0xfff00)}`;
@@ -242,12 +253,13 @@ export async function listTree(dir: string, opts: ListOpts = {}): Promise<string
     }
     if (!st.isDirectory() && st.nlink > 1n) {
       const first = inodes.get(st.ino);
-      if (first === undefined) inodes.set(st.ino, rel);
-      line += ` nlink=${st.nlink} group=${first ?? rel}`;
+      if (first === undefined) inodes.set(st.ino, shown);
+      line += ` nlink=${st.nlink} group=${first ?? shown}`;
     }
     lines.push(line);
     if (st.isDirectory()) {
-      for (const n of (await fsp.readdir(p)).sort()) await walk(rel ? `${rel}/${n}` : n);
+      const names = (await fsp.readdir(p, { encoding: 'buffer' })).map((b) => b.toString('latin1')).sort();
+      for (const n of names) await walk(rel ? `${rel}/${n}` : n);
     }
   }
   await walk('');
