@@ -48,6 +48,7 @@ cat > "$B/fresh.sh" <<EOF
 # fresh.sh DIR: move DIR into the trash (DIR absent afterwards), flush dirty pages
 set -euo pipefail
 if [[ -e "\$1" ]]; then
+  mkdir -p "$TRASH"
   if grep -q " \$1/" /proc/self/mounts; then echo "\$1 has mounts" >&2; exit 1; fi
   mv "\$1" "$TRASH/\$(basename "\$1").\$(date +%s%N)"
 fi
