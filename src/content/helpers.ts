@@ -62,11 +62,16 @@ export async function copyInto(ctx: Ctx, w: Writer, src: AsyncIterable<Uint8Arra
 /** Default cap for blobs read whole (manifests, indexes, configs). */
 export const MAX_READ_BLOB = 16 << 20;
 
-/** Reads a whole (small) blob; InvalidArgument when it exceeds maxSize. */
+/**
+ * Reads a whole (small) blob. Refuses one larger than maxSize with
+ * InvalidArgument, before reading when the descriptor says so; a short read
+ * is InvalidArgument too.
+ */
 export async function readBlob(ctx: Ctx, p: Provider, desc: Pick<Descriptor, 'digest'> & Partial<Descriptor>, maxSize = MAX_READ_BLOB): Promise<Buffer> {
+  if (desc.size !== undefined && desc.size > maxSize) throw invalidArgument(`blob ${desc.digest}: size ${desc.size} exceeds limit of ${maxSize} bytes`);
   const ra = await p.readerAt(ctx, desc);
   try {
-    if (ra.size > maxSize) throw invalidArgument(`blob ${desc.digest} is ${ra.size} bytes, more than the ${maxSize} allowed`);
+    if (ra.size > maxSize) throw invalidArgument(`blob ${desc.digest}: size ${ra.size} exceeds limit of ${maxSize} bytes`);
     const buf = Buffer.allocUnsafe(ra.size);
     let off = 0;
     while (off < ra.size) {
@@ -74,7 +79,8 @@ export async function readBlob(ctx: Ctx, p: Provider, desc: Pick<Descriptor, 'di
       if (n === 0) break;
       off += n;
     }
-    return buf.subarray(0, off);
+    if (off !== ra.size) throw invalidArgument(`blob ${desc.digest}: unexpected EOF after ${off} of ${ra.size} bytes`);
+    return buf;
   } finally {
     await ra.close();
   }

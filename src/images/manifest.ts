@@ -8,6 +8,7 @@
  * versa; schema 1 (fsLayers) is refused. Any failure is InvalidArgument
  * naming the blob's digest. Unknown fields are kept.
  */
+import { readBlob as readWholeBlob } from '../content/helpers.js';
 import { invalidArgument } from '../errdefs/index.js';
 import * as digests from '../digest/index.js';
 import type { Ctx } from '../internal/context.js';
@@ -226,28 +227,9 @@ export function parseImageConfig(data: Uint8Array | string, desc?: Partial<Descr
   });
 }
 
-/**
- * Reads a whole (small) blob through the provider. Refuses blobs larger than
- * maxSize (default MAX_MANIFEST_SIZE) with InvalidArgument before reading.
- */
-export async function readBlob(ctx: Ctx, provider: Provider, desc: Descriptor, opts: { maxSize?: number } = {}): Promise<Buffer> {
-  const maxSize = opts.maxSize ?? MAX_MANIFEST_SIZE;
-  if (desc.size > maxSize) throw invalidArgument(`blob ${desc.digest}: size ${desc.size} exceeds limit of ${maxSize} bytes`);
-  const ra = await provider.readerAt(ctx, desc);
-  try {
-    if (ra.size > maxSize) throw invalidArgument(`blob ${desc.digest}: size ${ra.size} exceeds limit of ${maxSize} bytes`);
-    const buf = Buffer.alloc(ra.size);
-    let off = 0;
-    while (off < buf.length) {
-      const n = await ra.readAt(buf.subarray(off), off);
-      if (n === 0) break;
-      off += n;
-    }
-    if (off !== buf.length) throw invalidArgument(`blob ${desc.digest}: unexpected EOF after ${off} of ${buf.length} bytes`);
-    return buf;
-  } finally {
-    await ra.close();
-  }
+/** Reads a whole (small) blob; larger than maxSize (default MAX_MANIFEST_SIZE): InvalidArgument. */
+export function readBlob(ctx: Ctx, provider: Provider, desc: Descriptor, opts: { maxSize?: number } = {}): Promise<Buffer> {
+  return readWholeBlob(ctx, provider, desc, opts.maxSize ?? MAX_MANIFEST_SIZE);
 }
 
 /** Reads and JSON-decodes a blob (no shape checks); InvalidArgument naming the digest on bad JSON. */

@@ -31,6 +31,8 @@ import {
   AnnotationRefName, MediaTypeDockerSchema1Manifest, isConfig, isIndex, isKnownConfig, isLayer, isManifest, isNonDistributable,
 } from '../images/mediatypes.js';
 import type { Matcher } from '../platforms/index.js';
+import { MAX_LABEL_SIZE } from '../internal/fieldpaths.js';
+import { appendDistributionSource, distributionSourceLabelKey, LabelDistributionSource } from './source.js';
 
 export type ProgressState = 'resolving' | 'waiting' | 'downloading' | 'uploading' | 'done' | 'exists' | 'error';
 
@@ -399,31 +401,8 @@ export async function pushContent(ctx: Ctx, pusher: Pusher, desc: Descriptor, pr
   }
 }
 
-export const LabelDistributionSource = 'containerd.io/distribution.source';
+export { LabelDistributionSource, distributionSourceLabelKey, appendDistributionSource } from './source.js';
 
-/** `containerd.io/distribution.source.<host>` (host without port, as url.Hostname gives). */
-export function distributionSourceLabelKey(host: string): string {
-  return `${LabelDistributionSource}.${hostnameOf(host)}`;
-}
-
-function hostnameOf(host: string): string {
-  if (host.startsWith('[')) {
-    const end = host.indexOf(']');
-    return end > 0 ? host.slice(1, end) : host;
-  }
-  const i = host.indexOf(':');
-  return i >= 0 ? host.slice(0, i) : host;
-}
-
-/** Adds repo to a comma-separated source list: sorted, without duplicates. */
-export function appendDistributionSource(original: string, repo: string): string {
-  const repos = original ? original.split(',') : [];
-  repos.push(repo);
-  return [...new Set(repos.filter((r) => r !== ''))].sort().join(',');
-}
-
-/** containerd's limit on a label's key plus value, bytes. */
-const MAX_LABEL_SIZE = 4096;
 
 /**
  * Handler recording that desc's blob is available from host/repo: appends

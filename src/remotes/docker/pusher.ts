@@ -38,23 +38,11 @@ import { repositoryScope } from './auth.js';
 import type { RegistryHost } from './hosts.js';
 import { discard, header, responseError, type SendResponse } from './request.js';
 import { redactUrl } from './errors.js';
+import { distributionSourceLabelKey, LabelDistributionSource } from '../source.js';
 
-export const DISTRIBUTION_SOURCE_LABEL = 'containerd.io/distribution.source';
-
-/** `containerd.io/distribution.source.<hostname>` (port dropped, as containerd does). */
-export function distributionSourceLabelKey(host: string): string {
-  let h = host;
-  if (h.startsWith('[')) h = h.slice(1, h.indexOf(']'));
-  else if (h.split(':').length === 2) h = h.slice(0, h.indexOf(':'));
-  return `${DISTRIBUTION_SOURCE_LABEL}.${h}`;
-}
-
-/** Adds repo to a comma-separated, sorted, de-duplicated source label value. */
-export function appendDistributionSource(existing: string | undefined, repo: string): string {
-  const set = new Set((existing ?? '').split(',').filter((s) => s !== ''));
-  set.add(repo);
-  return [...set].sort().join(',');
-}
+export { appendDistributionSource, distributionSourceLabelKey } from '../source.js';
+/** The label prefix of distribution sources (see src/remotes/source.ts). */
+export const DISTRIBUTION_SOURCE_LABEL = LabelDistributionSource;
 
 /** Picks the mount source: the candidate repo sharing most leading path components with target. */
 export function selectMountCandidate(refHost: string, target: string, sources: Record<string, string> | undefined): string | undefined {
