@@ -38,9 +38,15 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <climits>
+#include <condition_variable>
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common.h"
@@ -152,6 +158,20 @@ int RemoveAt(int dfd, const char* name, bool* removedDir) {
   return 0;
 }
 
+// An open directory fd shared by the dispatcher's cache and the file tasks using it.
+struct DirRef {
+  int fd;
+  explicit DirRef(int f) : fd(f) {}
+  ~DirRef() { Close(fd); }
+  DirRef(const DirRef&) = delete;
+  DirRef& operator=(const DirRef&) = delete;
+};
+using DirPtr = std::shared_ptr<DirRef>;
+
+bool IsAncestor(const std::string& a, const std::string& b) {
+  return b.size() > a.size() && b.compare(0, a.size(), a) == 0 && b[a.size()] == '/';
+}
+
 bool IgnorableXattrError(int err, const std::string& name, bool regularOrDir) {
   // containerd: ENOTSUP is ignored; EPERM on user.* for non-regular, non-dir files too.
   if (err == ENOTSUP) return true;
@@ -166,26 +186,63 @@ class ApplySession : public Napi::ObjectWrap<ApplySession> {
                        {InstanceMethod<&ApplySession::Run>("run"), InstanceMethod<&ApplySession::CloseJs>("close")});
   }
 
+  // new ApplySession(root[, threads]): threads > 1 writes self-contained
+  // regular files on that many pool threads (see Execute).
   explicit ApplySession(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ApplySession>(info) {
     if (info.Length() < 1) throw Napi::TypeError::New(info.Env(), "root must be a string or a Buffer");
     root_ = PathValue(info[0], "root");
     while (root_.size() > 1 && root_.back() == '/') root_.pop_back();
+    if (info.Length() > 1 && info[1].IsNumber()) threads_ = std::clamp(info[1].As<Napi::Number>().Int32Value(), 1, 64);
     rootfd_ = ::open(root_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (rootfd_ < 0) throw ErrnoError(info.Env(), errno, "open", root_);
   }
 
   ~ApplySession() override { CloseAll(); }
 
-  // Worker-thread side.
+  // Runs on a libuv pool thread (the dispatcher). Ops are applied in order;
+  // with a pool, a regular file written by a single op (open+data+close) is
+  // handed to a pool thread unless a path in flight is the same, an ancestor
+  // or a descendant; every other op waits for the files in flight first
+  // (directories only when in conflict), so the result is the same as
+  // sequential execution.
   void Execute(Batch& b, Failure& f) {
     for (size_t i = 0; i < b.ops.size(); i++) {
-      if (!Exec(b.ops[i], f)) {
-        f.index = static_cast<long>(i);
-        failed_ = true;
-        Close(curfd_);
-        curfd_ = -1;
-        return;
+      Op& op = b.ops[i];
+      if (pool_failed_.load()) break;
+      bool parallel = threads_ > 1 && op.type == OP_FILE && !op.p.empty() && op.close && curfd_ < 0;
+      bool dirop = op.type == OP_MKDIR || op.type == OP_MKPARENT;
+      if (parallel || dirop) {
+        if (Conflicts(op.p)) WaitPool();
+      } else {
+        WaitPool();
       }
+      if (pool_failed_.load()) break;
+      if (parallel) {
+        std::string base;
+        Failure pf;
+        DirPtr d = ParentRef(op.p, &base, pf);
+        if (!d) {
+          f = pf;
+          f.index = static_cast<long>(i);
+          break;
+        }
+        Submit(&op, i, std::move(d), std::move(base));
+        continue;
+      }
+      if (!Exec(op, f)) {
+        f.index = static_cast<long>(i);
+        break;
+      }
+    }
+    WaitPool();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (pool_failed_.load() && (f.ok() || poolFailure_.index < f.index)) f = poolFailure_;
+    }
+    if (!f.ok()) {
+      failed_ = true;
+      Close(curfd_);
+      curfd_ = -1;
     }
   }
 
@@ -198,9 +255,113 @@ class ApplySession : public Napi::ObjectWrap<ApplySession> {
   int curfd_ = -1;  // the regular file being written
   std::string curpath_;
   std::string cacheRel_;
-  int cachefd_ = -1;
+  DirPtr cache_;
+  std::atomic<int> cachefd_{-1};  // cache_->fd, or -1
+  // set by pool threads when they removed a directory: the cache may be stale
+  std::atomic<bool> cacheDirty_{false};
+
+  // file pool
+  struct Task {
+    Op* op;
+    size_t index;
+    DirPtr dir;
+    std::string base;
+  };
+  int threads_ = 1;
+  std::vector<std::thread> pool_;
+  std::mutex mu_;
+  std::condition_variable work_cv_, idle_cv_;
+  std::deque<Task> queue_;
+  std::vector<std::string> inflight_;  // paths queued or running
+  bool stop_ = false;
+  std::atomic<bool> pool_failed_{false};
+  Failure poolFailure_;
+
+  bool Conflicts(const std::string& p) {
+    if (pool_.empty()) return false;
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& q : inflight_) {
+      if (q == p || IsAncestor(q, p) || IsAncestor(p, q)) return true;
+    }
+    return false;
+  }
+
+  void WaitPool() {
+    if (pool_.empty()) return;
+    std::unique_lock<std::mutex> lock(mu_);
+    idle_cv_.wait(lock, [this] { return inflight_.empty(); });
+  }
+
+  void Submit(Op* op, size_t index, DirPtr dir, std::string base) {
+    if (pool_.empty()) {
+      for (int i = 0; i < threads_; i++) pool_.emplace_back([this] { Loop(); });
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      inflight_.push_back(op->p);
+      queue_.push_back(Task{op, index, std::move(dir), std::move(base)});
+    }
+    work_cv_.notify_one();
+  }
+
+  void Loop() {
+    for (;;) {
+      Task t;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        work_cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
+        if (stop_ && queue_.empty()) return;
+        t = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      Failure f;
+      bool ok = pool_failed_.load() || WriteFileTask(*t.op, t.dir->fd, t.base, f);
+      t.dir.reset();
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (!ok && (!pool_failed_.load() || static_cast<long>(t.index) < poolFailure_.index)) {
+          poolFailure_ = f;
+          poolFailure_.index = static_cast<long>(t.index);
+          pool_failed_.store(true);
+        }
+        auto it = std::find(inflight_.begin(), inflight_.end(), t.op->p);
+        if (it != inflight_.end()) inflight_.erase(it);
+        if (inflight_.empty()) idle_cv_.notify_all();
+      }
+    }
+  }
+
+  void StopPool() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    work_cv_.notify_all();
+    for (auto& t : pool_) t.join();
+    pool_.clear();
+  }
+
+  // A whole regular file in one op: create (replacing), write, metadata, close.
+  bool WriteFileTask(const Op& op, int dfd, const std::string& base, Failure& f) {
+    std::string path = Full(op.p);
+    int fd = -1;
+    auto create = [&]() {
+      fd = ::openat(dfd, base.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+      return fd < 0 ? -1 : 0;
+    };
+    if (!CreateReplacing(dfd, base, path, "open", create, f)) return false;
+    bool ok = op.data.empty() || WriteFd(fd, op.data, path, f);
+    ok = ok && FdMeta(op, fd, path, f);
+    int r = ::close(fd);
+    if (ok && r != 0) {
+      f.set(errno, "close", path);
+      ok = false;
+    }
+    return ok;
+  }
 
   void CloseAll() {
+    StopPool();
     Close(curfd_);
     curfd_ = -1;
     DropCache();
@@ -209,7 +370,7 @@ class ApplySession : public Napi::ObjectWrap<ApplySession> {
   }
 
   void DropCache() {
-    Close(cachefd_);
+    cache_.reset();
     cachefd_ = -1;
     cacheRel_.clear();
   }
@@ -255,29 +416,42 @@ class ApplySession : public Napi::ObjectWrap<ApplySession> {
     return cur;
   }
 
-  // Parent directory fd of rel (cached; owned by the session, do not close).
-  int Parent(const std::string& rel, std::string* base, Failure& f) {
+  // Parent directory of rel, as a shared reference (dispatcher thread only).
+  DirPtr ParentRef(const std::string& rel, std::string* base, Failure& f) {
     if (rel.empty()) {
       f.set(EINVAL, "resolve", root_);
-      return -1;
+      return nullptr;
     }
+    if (cacheDirty_.exchange(false)) DropCache();
     std::string dir = Dirname(rel, base);
-    if (dir.empty()) return rootfd_;
-    if (cachefd_ >= 0 && dir == cacheRel_) return cachefd_;
-    int fd = OpenBeneath(dir, f);
-    if (fd < 0) return -1;
-    DropCache();
+    if (cache_ && dir == cacheRel_) return cache_;
+    int fd = dir.empty() ? ::dup(rootfd_) : OpenBeneath(dir, f);
+    if (fd < 0) {
+      if (f.ok()) f.set(errno, "dup", root_);
+      return nullptr;
+    }
+    cache_ = std::make_shared<DirRef>(fd);
     cachefd_ = fd;
     cacheRel_ = dir;
-    return fd;
+    return cache_;
+  }
+
+  // Parent directory fd of rel (dispatcher thread; valid until the next Parent call).
+  int Parent(const std::string& rel, std::string* base, Failure& f) {
+    if (!rel.empty() && rel.find('/') == std::string::npos) {
+      *base = rel;
+      return rootfd_;
+    }
+    DirPtr d = ParentRef(rel, base, f);
+    return d ? d->fd : -1;
   }
 
   int Remove(int dfd, const std::string& base) {
     bool removedDir = false;
     int r = RemoveAt(dfd, base.c_str(), &removedDir);
     // A removed directory may be (an ancestor of) the cached parent, unless it
-    // was removed from inside the cached parent itself.
-    if (removedDir && dfd != cachefd_) DropCache();
+    // was removed from inside the cached parent itself. Pool threads only flag it.
+    if (removedDir && dfd != cachefd_.load()) cacheDirty_.store(true);
     return r;
   }
 
@@ -385,15 +559,15 @@ class ApplySession : public Napi::ObjectWrap<ApplySession> {
     return true;
   }
 
-  bool WriteAll(const Op& op, Failure& f) {
+  bool WriteFd(int fd, const std::vector<iovec>& data, const std::string& path, Failure& f) {
     size_t i = 0;
-    std::vector<iovec> iov(op.data.begin(), op.data.end());
+    std::vector<iovec> iov(data.begin(), data.end());
     while (i < iov.size()) {
       int cnt = static_cast<int>(std::min<size_t>(iov.size() - i, IOV_MAX));
-      ssize_t n = ::writev(curfd_, &iov[i], cnt);
+      ssize_t n = ::writev(fd, &iov[i], cnt);
       if (n < 0) {
         if (errno == EINTR) continue;
-        f.set(errno, "write", Full(curpath_));
+        f.set(errno, "write", path);
         return false;
       }
       size_t left = static_cast<size_t>(n);
@@ -452,7 +626,7 @@ class ApplySession : public Napi::ObjectWrap<ApplySession> {
           curfd_ = fd;
           curpath_ = op.p;
         }
-        if (!op.data.empty() && !WriteAll(op, f)) return false;
+        if (!op.data.empty() && !WriteFd(curfd_, op.data, Full(curpath_), f)) return false;
         if (op.close) {
           std::string path = Full(curpath_);
           bool ok = FdMeta(op, curfd_, path, f);

@@ -78,6 +78,8 @@ export interface ApplyOptions {
   onWarning?: (msg: string) => void;
   /** Force an executor (tests); default: native when the addon loaded. */
   executor?: 'native' | 'js';
+  /** Native executor: threads writing regular files (default: 1, or up to 4 with 4+ cores). */
+  threads?: number;
   /** Filled with counters while applying (benchmarks, debugging). */
   stats?: ApplyStats;
 }
@@ -247,7 +249,7 @@ class Applier {
 
   constructor(root: string, private readonly opts: ApplyOptions) {
     this.root = Buffer.from(root).toString('latin1'); // root arrives as a normal (UTF-8) path
-    this.exec = openExecutor(Buffer.from(root), opts.executor);
+    this.exec = openExecutor(Buffer.from(root), opts.executor, opts.threads);
     this.lowers = (opts.parents ?? []).map((p) => Buffer.from(resolve(p)).toString('latin1'));
     this.merged = this.lowers.length > 0;
     this.lowerCache = this.lowers.map(() => new Map());
@@ -388,18 +390,12 @@ class Applier {
     (P.children ??= new Set()).add(relBase(r));
   }
 
-  /** Forgets r and what lies below (state unknown again). */
-  private forget(P: Node, r: string): void {
-    const old = this.nodes.get(r);
-    if (!old) return;
-    if (old.used) this.gen++;
-    this.deleteSubtree(r, old);
-    this.nodes.delete(r);
-    P.children?.delete(relBase(r));
-  }
-
+  /**
+   * lstat of r in the root without waiting for the executor: r is unknown to
+   * the model, so no planned op touched it (every op records what it leaves
+   * at its path), and its parents are known, existing directories.
+   */
   private async upperStat(r: string): Promise<LowerStat | null> {
-    await this.flush();
     return this.statAt(this.full(r));
   }
 
@@ -699,16 +695,13 @@ class Applier {
         break;
       }
       case '5': {
+        const old = this.nodes.get(path) ?? (await this.child(P, path));
         this.push({ t: OpType.Mkdir, p: path, ...m });
-        const old = this.nodes.get(path);
-        if (old && old.kind === Kind.Dir && old.upper) {
-          // merged into the existing directory
-        } else if (old || P.fresh) {
+        if (!(old.kind === Kind.Dir && old.upper)) {
+          // a new, empty directory (whatever was there is removed first)
           const lowers = P.opaque ? [] : await this.lowerDirs(P.lowers, path);
           this.setNode(P, path, { kind: Kind.Dir, upper: true, fresh: true, lowers });
-        } else {
-          this.forget(P, path); // unknown: an existing directory may be kept
-        }
+        } // else: merged into the existing directory
         this.dirs.push({ name, ts: m.ts });
         break;
       }
@@ -785,12 +778,7 @@ class Applier {
       return;
     }
     this.push({ t: OpType.RemoveAll, p: wpath });
-    if (this.merged) {
-      this.forget(P, wpath);
-      if (P.fresh) this.setNode(P, wpath, await this.fromLowersOf(P, wpath));
-    } else {
-      this.setNode(P, wpath, { kind: Kind.Absent, upper: false });
-    }
+    this.setNode(P, wpath, this.merged ? await this.fromLowersOf(P, wpath) : { kind: Kind.Absent, upper: false });
   }
 
   private async fromLowersOf(P: Node, r: string): Promise<Node> {
@@ -821,7 +809,8 @@ class Applier {
       }
     };
     await walkDir(prel);
-    // the directory's contents are unknown again
+    // the directory's contents are unknown again: let the removals land before anything looks
+    await this.flush();
     this.deleteSubtree(prel, P);
     P.fresh = false;
     this.gen++;

@@ -20,6 +20,7 @@
 import { constants as C } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { lgetxattr, llistxattr, lsetxattr, mknod, native, S_IFCHR, XATTR_CREATE } from '../internal/sys.js';
 
 export const enum OpType {
@@ -75,13 +76,23 @@ export interface Executor {
   close(): Promise<void>;
 }
 
-/** root: a path (string, UTF-8) or its bytes. */
-export function openExecutor(root: string | Buffer, kind?: 'native' | 'js'): Executor {
+/**
+ * Threads writing regular files in the native executor by default: only with
+ * cores to spare (the planner and the decompressor keep two busy), else 1.
+ */
+export const DEFAULT_THREADS = availableParallelism() >= 4 ? Math.min(4, availableParallelism() - 2) : 1;
+
+/**
+ * root: a path (string, UTF-8) or its bytes. threads (native only): regular
+ * files are written on that many threads, everything else stays in order
+ * (1 = strictly sequential).
+ */
+export function openExecutor(root: string | Buffer, kind?: 'native' | 'js', threads = DEFAULT_THREADS): Executor {
   const want = kind ?? (native ? 'native' : 'js');
   const rootBytes = typeof root === 'string' ? Buffer.from(root) : root;
   if (want === 'native') {
     if (!native) throw new Error('native addon not loaded');
-    const s = new native.ApplySession(rootBytes);
+    const s = new native.ApplySession(rootBytes, threads);
     return {
       kind: 'native',
       run: (ops) => s.run(ops),

@@ -36,7 +36,7 @@ export interface NativeAddon {
   mount(source: PathArg | null, target: PathArg, fstype: string | null, flags: number, data: string | null): Promise<void>;
   umount2(target: PathArg, flags: number): Promise<void>;
   /** root: path of the directory ops are relative to; ops' paths are byte strings (see native/src/apply.cc). */
-  ApplySession: new (root: PathArg) => NativeApplySession;
+  ApplySession: new (root: PathArg, threads?: number) => NativeApplySession;
 }
 
 // mount(2) flags

@@ -177,6 +177,23 @@ test('hardlinks: within the layer, to a symlink, onto a lower layer file', async
   });
 });
 
+test('ordering holds when files are written in parallel (conflicting paths in one batch)', async () => {
+  const entries: Entry[] = [];
+  for (let i = 0; i < 40; i++) entries.push({ name: `d/f${i}`, data: `first ${i}`.repeat(i * 10), mtime: T });
+  entries.push({ name: 'd', data: 'a file replacing the directory with files in flight', mtime: T + 1 });
+  for (let i = 0; i < 40; i++) entries.push({ name: 'same', data: `version ${i}`, mode: 0o600 + (i % 8), mtime: T + i });
+  entries.push({ name: 'h', data: 'hard link target', mtime: T });
+  entries.push({ name: 'h2', type: 'link', linkname: 'h', mtime: T });
+  entries.push({ name: 's', data: 'replaced by a symlink', mtime: T });
+  entries.push({ name: 's', type: 'symlink', linkname: 'h', mtime: T });
+  entries.push({ name: 'e/x', data: 'x', mtime: T });
+  entries.push({ name: 'e/', type: 'dir', mode: 0o700, mtime: T + 3 });
+  entries.push({ name: 'e/y', data: 'y', mtime: T });
+  entries.push({ name: '.wh.e', mtime: T });
+  entries.push({ name: 'e/z', data: 'after the whiteout', mtime: T });
+  await run({ layers: () => [tar(entries)] });
+});
+
 test('hardlink to a missing target fails the layer', async () => {
   await run({ layers: () => [tar([{ name: 'l', type: 'link', linkname: 'does/not/exist', mtime: T }])], fails: /link target not found|no such file/i });
 });
@@ -356,10 +373,10 @@ test('large files stream through several batches', async () => {
   const { dir, cleanup } = await tempDir();
   const big = Buffer.alloc(20 << 20);
   for (let i = 0; i < big.length; i += 4096) big.writeUInt32LE(i, i);
-  for (const executor of impls().filter((i) => i !== 'containerd') as Array<'native' | 'js'>) {
-    const root = join(dir, executor);
+  for (const impl of impls().filter((i) => i !== 'containerd')) {
+    const root = join(dir, impl);
     await fsp.mkdir(root);
-    await apply(root, streamOf(tar([{ name: 'big', data: big }, { name: 'after', data: 'a' }]), 65536), { executor });
+    await apply(root, streamOf(tar([{ name: 'big', data: big }, { name: 'after', data: 'a' }]), 65536), { executor: impl === 'js' ? 'js' : 'native', threads: impl === 'pool' ? 4 : 1 });
     assert.equal(sha256(await fsp.readFile(join(root, 'big'))), sha256(big));
     assert.deepEqual((await listTree(root)).length, 3);
   }

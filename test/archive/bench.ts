@@ -2,13 +2,14 @@
  * Unpack benchmark: a generated layer set (default ~100 MB uncompressed,
  * gzip) applied by
  *   tar        igzip -dc | tar -x            (the baseline)
- *   ours       applyLayer, native executor
+ *   ours       applyLayer, native executor (files on a thread pool)
+ *   ours-seq   applyLayer, native executor, one thread
  *   ours-js    applyLayer, JS executor (no addon)
  *   containerd igzip -dc | containerd 1.6 archive.Apply (Go oracle)
  * Runs are interleaved; the median wall time of each is reported with the
  * ratio to tar.
  *
- * Usage: node build/test/archive/bench.js [--mb 100] [--runs 3] [--dir /tmp/x] [--only tar,ours]
+ * Usage: node build/test/archive/bench.js [--mb 100] [--runs 3] [--dir /tmp/x] [--out /dev/shm/x] [--only tar,ours]
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { createReadStream, existsSync } from 'node:fs';
@@ -28,7 +29,7 @@ const opt = (name: string, def: string) => {
 const MB = Number(opt('mb', '100'));
 const RUNS = Number(opt('runs', '3'));
 const BASE = opt('dir', join(tmpdir(), `dist-archive-bench-${MB}`));
-const ONLY = opt('only', 'tar,ours,ours-js,containerd').split(',');
+const ONLY = opt('only', 'tar,ours,ours-seq,ours-js,containerd').split(',');
 
 /** Deterministic pseudo-random numbers. */
 function rng(seed: number) {
@@ -122,13 +123,20 @@ async function main(): Promise<void> {
     gz += (await fsp.stat(join(l, 'layer.tar.gz'))).size;
   }
   console.log(`layer set: ${layers.length} layers, ${(plain / 1e6).toFixed(1)} MB tar, ${(gz / 1e6).toFixed(1)} MB gzip; gzip backend ${gzipBackend()}; addon ${native ? 'loaded' : 'missing'}`);
-  const out = join(BASE, 'out');
+  // one fresh directory per run, deleted only at the end: deleting between runs
+  // makes the file system discard blocks while the next run writes (noise)
+  const outBase = opt('out', join(BASE, 'out'));
+  await fsp.rm(outBase, { recursive: true, force: true });
+  let seq = 0;
   const impls: Record<string, (root: string) => Promise<void>> = {
     tar: async (root) => {
       for (const l of layers) await sh(`igzip -dc ${join(l, 'layer.tar.gz')} | tar -x -C ${root}`);
     },
     ours: async (root) => {
       for (const l of layers) await applyLayer(root, createReadStream(join(l, 'layer.tar.gz'), { highWaterMark: 1 << 20 }), { executor: 'native' });
+    },
+    'ours-seq': async (root) => {
+      for (const l of layers) await applyLayer(root, createReadStream(join(l, 'layer.tar.gz'), { highWaterMark: 1 << 20 }), { executor: 'native', threads: 1 });
     },
     'ours-js': async (root) => {
       for (const l of layers) await applyLayer(root, createReadStream(join(l, 'layer.tar.gz'), { highWaterMark: 1 << 20 }), { executor: 'js' });
@@ -137,12 +145,12 @@ async function main(): Promise<void> {
       for (const l of layers) await sh(`igzip -dc ${join(l, 'layer.tar.gz')} | ${oracle()} ${root} > /dev/null`);
     },
   };
-  const names = Object.keys(impls).filter((n) => ONLY.includes(n) && (n !== 'ours' || native) && (n !== 'containerd' || oracle()));
+  const names = Object.keys(impls).filter((n) => ONLY.includes(n) && (!n.startsWith('ours') || n === 'ours-js' || native) && (n !== 'containerd' || oracle()));
   const times: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
   for (let run = 0; run < RUNS; run++) {
     for (const n of names) {
-      await fsp.rm(out, { recursive: true, force: true });
-      await fsp.mkdir(out);
+      const out = join(outBase, `${n}-${seq++}`);
+      await fsp.mkdir(out, { recursive: true });
       execFileSync('sync');
       await new Promise((r) => setTimeout(r, 300));
       const t0 = performance.now();
@@ -150,7 +158,7 @@ async function main(): Promise<void> {
       times[n]!.push(performance.now() - t0);
     }
   }
-  await fsp.rm(out, { recursive: true, force: true });
+  await fsp.rm(outBase, { recursive: true, force: true });
   const med = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
   const min = (a: number[]) => Math.min(...a);
   const base = times.tar ? med(times.tar) : undefined;

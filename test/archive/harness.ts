@@ -35,11 +35,12 @@ export interface Case {
   noOracle?: boolean;
 }
 
-export type Impl = 'native' | 'js' | 'containerd';
+/** native: one thread; pool: regular files on 4 threads; js: the fallback executor. */
+export type Impl = 'native' | 'pool' | 'js' | 'containerd';
 
 export function impls(): Impl[] {
   const out: Impl[] = [];
-  if (native) out.push('native');
+  if (native) out.push('native', 'pool');
   out.push('js');
   if (oracle()) out.push('containerd');
   return out;
@@ -85,7 +86,8 @@ export async function runCase(base: string, impl: Impl, c: Case, since: bigint):
         if (!r.ok) throw new Error(r.err.trim());
       } else {
         await apply(root, streamOf(layers[i]!, c.chunk), {
-          executor: impl,
+          executor: impl === 'js' ? 'js' : 'native',
+          threads: impl === 'pool' ? 4 : 1,
           overlayWhiteouts: c.overlay,
           parents: parents.length ? parents : undefined,
           ...c.opts,
