@@ -972,6 +972,35 @@ class BatchWorker : public Napi::AsyncWorker {
   Failure failure_;
 };
 
+// Which op fields each op type reads (fewer property lookups per op).
+enum Field : unsigned {
+  F_DATA = 1,
+  F_OWNER = 2,
+  F_MODE = 4,
+  F_TIMES = 8,
+  F_XATTRS = 16,
+  F_TARGET = 32,
+  F_DEV = 64,
+  F_SRC = 128,
+  F_XV = 256,
+  F_QUIET = 512,
+};
+constexpr unsigned F_META = F_OWNER | F_MODE | F_TIMES | F_XATTRS;
+constexpr unsigned kFields[] = {
+    0,
+    F_DATA | F_META,             // OP_FILE
+    F_META,                      // OP_MKDIR
+    F_META | F_SRC,              // OP_MKPARENT
+    F_META | F_TARGET,           // OP_SYMLINK (mode ignored)
+    F_META | F_TARGET,           // OP_LINK
+    F_META | F_DEV,              // OP_MKNOD
+    0,                           // OP_RMALL
+    F_OWNER,                     // OP_WHITEOUT
+    F_XV,                        // OP_SETXATTR
+    F_TIMES | F_QUIET,           // OP_TIMES
+    F_SRC,                       // OP_COPYUP
+};
+
 // Property names, created once per run() (references to primitives need a newer Node-API).
 struct Keys {
   Napi::String t, p, d, c, u, g, md, ts, x, tg, mode, dev, src, xn, xv, q;
@@ -1021,10 +1050,14 @@ Napi::Value ApplySession::Run(const Napi::CallbackInfo& info) {
     if (!v.IsObject()) throw Napi::TypeError::New(env, "op must be an object");
     Napi::Object o = v.As<Napi::Object>();
     Op& op = batch->ops[i];
-    op.type = o.Get(keys->t).As<Napi::Number>().Int32Value();
+    Napi::Value tv = o.Get(keys->t);
+    if (!tv.IsNumber()) throw Napi::TypeError::New(env, "op.t must be a number");
+    op.type = tv.As<Napi::Number>().Int32Value();
+    if (op.type < OP_FILE || op.type > OP_COPYUP) throw Napi::TypeError::New(env, "unknown op type");
+    const unsigned need = kFields[op.type];
     op.p = ByteString(o.Get(keys->p));
     if (!ValidRel(op.p)) throw Napi::TypeError::New(env, "op path must be clean and relative: " + op.p);
-    Napi::Value d = o.Get(keys->d);
+    Napi::Value d = (need & F_DATA) ? o.Get(keys->d) : env.Undefined();
     if (d.IsArray()) {
       Napi::Array da = d.As<Napi::Array>();
       uint32_t dn = da.Length();
@@ -1037,16 +1070,19 @@ Napi::Value ApplySession::Run(const Napi::CallbackInfo& info) {
         op.data.push_back(iovec{ta.Data(), ta.ByteLength()});
       }
     }
-    op.close = o.Get(keys->c).ToBoolean().Value();
-    Napi::Value u = o.Get(keys->u), g = o.Get(keys->g);
+    if (need & F_DATA) op.close = o.Get(keys->c).ToBoolean().Value();
+    // a file op that does not close carries no metadata
+    if (op.type == OP_FILE && !op.close) continue;
+    Napi::Value u = (need & F_OWNER) ? o.Get(keys->u) : env.Undefined();
+    Napi::Value g = (need & F_OWNER) ? o.Get(keys->g) : env.Undefined();
     if (u.IsNumber() && g.IsNumber()) {
       op.chown = true;
       op.uid = static_cast<uid_t>(u.As<Napi::Number>().Int64Value());
       op.gid = static_cast<gid_t>(g.As<Napi::Number>().Int64Value());
     }
-    Napi::Value md = o.Get(keys->md);
+    Napi::Value md = (need & F_MODE) ? o.Get(keys->md) : env.Undefined();
     if (md.IsNumber()) op.perm = md.As<Napi::Number>().Int32Value() & 07777;
-    Napi::Value ts = o.Get(keys->ts);
+    Napi::Value ts = (need & F_TIMES) ? o.Get(keys->ts) : env.Undefined();
     if (ts.IsArray()) {
       Napi::Array ta = ts.As<Napi::Array>();
       op.times = true;
@@ -1055,25 +1091,27 @@ Napi::Value ApplySession::Run(const Napi::CallbackInfo& info) {
       op.ts[1].tv_sec = static_cast<time_t>(ta.Get(2u).As<Napi::Number>().Int64Value());
       op.ts[1].tv_nsec = static_cast<long>(ta.Get(3u).As<Napi::Number>().Int64Value());
     }
-    Napi::Value x = o.Get(keys->x);
+    Napi::Value x = (need & F_XATTRS) ? o.Get(keys->x) : env.Undefined();
     if (x.IsArray()) {
       Napi::Array xa = x.As<Napi::Array>();
       for (uint32_t j = 0; j + 1 < xa.Length(); j += 2) {
         op.xattrs.emplace_back(Str(xa.Get(j)), BinStr(xa.Get(j + 1)));
       }
     }
-    op.tg = ByteString(o.Get(keys->tg));
+    if (need & F_TARGET) op.tg = ByteString(o.Get(keys->tg));
     if (op.type == OP_LINK && !ValidRel(op.tg)) throw Napi::TypeError::New(env, "link target must be clean: " + op.tg);
-    Napi::Value mode = o.Get(keys->mode);
-    if (mode.IsNumber()) op.mode = static_cast<mode_t>(mode.As<Napi::Number>().Int64Value());
-    Napi::Value dev = o.Get(keys->dev);
-    if (dev.IsNumber()) op.dev = static_cast<dev_t>(dev.As<Napi::Number>().Int64Value());
-    op.src = ByteString(o.Get(keys->src));
-    if (op.type == OP_SETXATTR) {
+    if (need & F_DEV) {
+      Napi::Value mode = o.Get(keys->mode);
+      if (mode.IsNumber()) op.mode = static_cast<mode_t>(mode.As<Napi::Number>().Int64Value());
+      Napi::Value dev = o.Get(keys->dev);
+      if (dev.IsNumber()) op.dev = static_cast<dev_t>(dev.As<Napi::Number>().Int64Value());
+    }
+    if (need & F_SRC) op.src = ByteString(o.Get(keys->src));
+    if (need & F_XV) {
       op.xn = Str(o.Get(keys->xn));
       op.xv = BinStr(o.Get(keys->xv));
     }
-    op.quiet = o.Get(keys->q).ToBoolean().Value();
+    if (need & F_QUIET) op.quiet = o.Get(keys->q).ToBoolean().Value();
   }
   busy_ = true;
   auto* w = new BatchWorker(env, this, info.This().As<Napi::Object>(), arr, std::move(batch));

@@ -147,20 +147,28 @@ function isZeroBlock(b: Buffer, off: number): boolean {
 
 function formatOf(b: Buffer, o: number): Fmt {
   const want = octalOrNaN(b, o + 148, o + 156);
-  let unsigned = 0;
-  let signed = 0;
-  for (let i = 0; i < BLOCK; i++) {
-    const c = i >= 148 && i < 156 ? 0x20 : b[o + i]!;
-    unsigned += c;
-    signed += c >= 0x80 ? c - 256 : c;
+  // unsigned sum with the checksum field read as spaces; the signed sum only if that fails
+  let sum = 0;
+  for (let i = o; i < o + BLOCK; i++) sum += b[i]!;
+  let field = 0;
+  for (let i = o + 148; i < o + 156; i++) field += b[i]!;
+  const unsigned = sum - field + 8 * 0x20;
+  if (want !== unsigned) {
+    let signed = 0;
+    for (let i = 0; i < BLOCK; i++) {
+      const c = i >= 148 && i < 156 ? 0x20 : b[o + i]!;
+      signed += c >= 0x80 ? c - 256 : c;
+    }
+    if (want !== signed) return Fmt.Unknown;
   }
-  if (want !== unsigned && want !== signed) return Fmt.Unknown;
-  const magic = b.toString('latin1', o + 257, o + 263);
-  const version = b.toString('latin1', o + 263, o + 265);
-  const trailer = b.toString('latin1', o + 508, o + 512);
-  if (magic === 'ustar\0' && trailer === 'tar\0') return Fmt.STAR;
-  if (magic === 'ustar\0') return Fmt.USTAR;
-  if (magic === 'ustar ' && version === ' \0') return Fmt.GNU;
+  // magic "ustar\0" (USTAR/PAX, STAR when the trailer reads "tar\0") or "ustar " + " \0" (GNU)
+  const m = o + 257;
+  if (b[m] !== 0x75 || b[m + 1] !== 0x73 || b[m + 2] !== 0x74 || b[m + 3] !== 0x61 || b[m + 4] !== 0x72) return Fmt.V7;
+  if (b[m + 5] === 0) {
+    const t = o + 508;
+    return b[t] === 0x74 && b[t + 1] === 0x61 && b[t + 2] === 0x72 && b[t + 3] === 0 ? Fmt.STAR : Fmt.USTAR;
+  }
+  if (b[m + 5] === 0x20 && b[m + 6] === 0x20 && b[m + 7] === 0) return Fmt.GNU;
   return Fmt.V7;
 }
 
