@@ -125,6 +125,19 @@ function toSeconds(sec: number, nsec: number): number {
   return sec + nsec / 1e9;
 }
 
+/** Regular files the JS executor writes at the same time. */
+const JS_CONCURRENCY = 8;
+
+async function writeAll(fh: FileHandle, data: Buffer[] | undefined): Promise<void> {
+  let bufs = (data ?? []).filter((b) => b.length);
+  while (bufs.length) {
+    const { bytesWritten } = await fh.writev(bufs);
+    let left = bytesWritten;
+    while (bufs.length && left >= bufs[0]!.length) left -= bufs.shift()!.length;
+    if (left > 0) bufs[0] = bufs[0]!.subarray(left);
+  }
+}
+
 class JsExecutor implements Executor {
   readonly kind = 'js' as const;
   private rootReal: Buffer | undefined;
@@ -217,19 +230,77 @@ class JsExecutor implements Executor {
     if (op.ts) await fsp.lutimes(P, toSeconds(op.ts[0], op.ts[1]), toSeconds(op.ts[2], op.ts[3]));
   }
 
+  /**
+   * Ops run in order, except that regular files written by a single op
+   * (open + data + close) overlap, up to JS_CONCURRENCY at a time, unless a
+   * path in flight is the same, an ancestor or a descendant; any other op
+   * waits for the files in flight (the native executor's rule).
+   */
   async run(ops: Op[]): Promise<void> {
     if (this.failed) throw new Error('apply executor failed earlier');
-    for (let i = 0; i < ops.length; i++) {
+    const inflight = new Map<Promise<void>, string>();
+    let failure: { i: number; err: unknown } | undefined;
+    const fail = (i: number, err: unknown) => {
+      if (!failure || i < failure.i) failure = { i, err };
+    };
+    const drain = async () => {
+      while (inflight.size) await Promise.allSettled([...inflight.keys()]);
+    };
+    const conflicts = (p: string) => {
+      for (const q of inflight.values()) {
+        if (q === p || p.startsWith(`${q}/`) || q.startsWith(`${p}/`)) return true;
+      }
+      return false;
+    };
+    for (let i = 0; i < ops.length && !failure; i++) {
+      const op = ops[i]!;
+      if (op.t === OpType.File && op.p && op.c && !this.cur) {
+        if (conflicts(op.p)) await drain();
+        while (inflight.size >= JS_CONCURRENCY) await Promise.race(inflight.keys());
+        if (failure) break;
+        const task: Promise<void> = this.wholeFile(op)
+          .catch((err) => fail(i, err))
+          .finally(() => inflight.delete(task));
+        inflight.set(task, op.p);
+        continue;
+      }
+      await drain();
+      if (failure) break;
       try {
-        await this.exec(ops[i]!);
+        await this.exec(op);
       } catch (err) {
-        this.failed = true;
-        await this.cur?.close().catch(() => {});
-        this.cur = undefined;
-        if (err && typeof err === 'object') (err as { opIndex?: number }).opIndex = i;
-        throw err;
+        fail(i, err);
       }
     }
+    await drain();
+    if (failure) {
+      this.failed = true;
+      await this.cur?.close().catch(() => {});
+      this.cur = undefined;
+      const err = failure.err;
+      if (err && typeof err === 'object') (err as { opIndex?: number }).opIndex = failure.i;
+      throw err;
+    }
+  }
+
+  /** A regular file in one op: create (replacing), write, chown, xattrs, chmod, times, close. */
+  private async wholeFile(op: Op): Promise<void> {
+    const path = this.full(op.p!);
+    await this.checkParent(op.p!);
+    const fh = await this.replacing(path, () => fsp.open(B(path), C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600));
+    try {
+      await writeAll(fh, op.d);
+      await this.fileMeta(op, fh, path);
+    } finally {
+      await fh.close();
+    }
+  }
+
+  private async fileMeta(op: Op, fh: FileHandle, path: string): Promise<void> {
+    if (op.u !== undefined && op.g !== undefined) await fh.chown(op.u, op.g);
+    await this.setXattrs(op, path, true);
+    if (op.md !== undefined) await fh.chmod(op.md);
+    if (op.ts) await fh.utimes(toSeconds(op.ts[0], op.ts[1]), toSeconds(op.ts[2], op.ts[3]));
   }
 
   private async exec(op: Op): Promise<void> {
@@ -245,22 +316,11 @@ class JsExecutor implements Executor {
         }
         const fh = this.cur;
         if (!fh) throw new Error('internal: no open file');
-        if (op.d?.length) {
-          let bufs = op.d.filter((b) => b.length);
-          while (bufs.length) {
-            const { bytesWritten } = await fh.writev(bufs);
-            let left = bytesWritten;
-            while (bufs.length && left >= bufs[0]!.length) left -= bufs.shift()!.length;
-            if (left > 0) bufs[0] = bufs[0]!.subarray(left);
-          }
-        }
+        await writeAll(fh, op.d);
         if (op.c) {
           this.cur = undefined;
           try {
-            if (op.u !== undefined && op.g !== undefined) await fh.chown(op.u, op.g);
-            await this.setXattrs(op, this.curPath, true);
-            if (op.md !== undefined) await fh.chmod(op.md);
-            if (op.ts) await fh.utimes(toSeconds(op.ts[0], op.ts[1]), toSeconds(op.ts[2], op.ts[3]));
+            await this.fileMeta(op, fh, this.curPath);
           } finally {
             await fh.close();
           }
