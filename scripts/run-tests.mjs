@@ -18,5 +18,6 @@ const files = [];
 const filters = process.argv.slice(2);
 const selected = filters.length ? files.filter((f) => filters.some((s) => f.includes(s))) : files;
 if (!selected.length) { console.error('no test files matched'); process.exit(1); }
-const r = spawnSync(process.execPath, ['--test', '--test-reporter=spec', `--test-concurrency=${process.env.TEST_CONCURRENCY ?? 2}`, ...selected], { stdio: 'inherit' });
+// Each test gets at most 5 minutes: a hung test fails instead of stalling CI.
+const r = spawnSync(process.execPath, ['--test', '--test-reporter=spec', `--test-concurrency=${process.env.TEST_CONCURRENCY ?? 2}`, `--test-timeout=${process.env.TEST_TIMEOUT_MS ?? 300000}`, ...selected], { stdio: 'inherit' });
 process.exit(r.status ?? 1);
