@@ -320,9 +320,9 @@ class Applier {
           if (stats) stats.executorMs += performance.now() - t0;
         },
         (err: unknown) => {
-        const i = (err as { opIndex?: number })?.opIndex;
-        const name = i !== undefined ? names[i] : undefined;
-        throw fsError(name !== undefined ? `apply ${show(name)}` : 'apply', err);
+          const i = (err as { opIndex?: number })?.opIndex;
+          const name = i !== undefined ? names[i] : undefined;
+          throw fsError(name !== undefined ? `apply ${show(name)}` : 'apply', err);
         },
       );
     });
@@ -615,6 +615,10 @@ class Applier {
         throw fsError(`mkparent ${show(cur)}`, Object.assign(enotdir(this.full(cur)), { syscall: 'mkparent' }));
       }
       const info = this.merged ? await this.lowerDirInfo(cur) : {};
+      if (this.opts.noSameOwner) {
+        delete info.u;
+        delete info.g;
+      }
       this.push({ t: OpType.Mkparent, p: cur, ...info });
       const nn: Node = { kind: Kind.Dir, upper: true, fresh: true, lowers: n.kind === Kind.Dir ? n.lowers : [] };
       this.setNode(P, cur, nn);
@@ -892,8 +896,9 @@ class Applier {
       if (this.failure) throw this.failure;
     } catch (err) {
       if (!stream.destroyed) stream.destroy();
-      // what the entries before the failing one did stays applied (as in containerd)
-      if (!this.failure) this.submitNow();
+      // what the entries before the failing one did stays applied (as in containerd);
+      // on abort, nothing more is written
+      if (!this.failure && !signal?.aborted) this.submitNow();
       await this.tail.catch(() => {});
       await this.exec.close().catch(() => {});
       if (signal?.aborted && !(err instanceof DistError && err.code === 'Canceled')) {

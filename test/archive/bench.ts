@@ -10,6 +10,7 @@
  * ratio to tar.
  *
  * Usage: node build/test/archive/bench.js [--mb 100] [--runs 3] [--dir /tmp/x] [--out /dev/shm/x] [--only tar,ours]
+ *        [--layers dir1,dir2]   (directories holding layer.tar + layer.tar.gz instead of generated ones)
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { createReadStream, existsSync } from 'node:fs';
@@ -109,11 +110,17 @@ function sh(cmd: string): Promise<void> {
 async function main(): Promise<void> {
   await fsp.mkdir(BASE, { recursive: true });
   const parts = [0.6, 0.3, 0.1];
-  const layers = parts.map((_, i) => join(BASE, `layer${i}`));
-  for (let i = 0; i < parts.length; i++) {
-    if (!existsSync(join(layers[i]!, 'layer.tar.gz'))) {
-      await fsp.mkdir(layers[i]!, { recursive: true });
-      await makeLayer(layers[i]!, parts[i]! * MB * 1e6, 42 + i);
+  let layers = parts.map((_, i) => join(BASE, `layer${i}`));
+  const given = opt('layers', '');
+  if (given) {
+    // existing directories holding layer.tar and layer.tar.gz
+    layers = given.split(',');
+  } else {
+    for (let i = 0; i < parts.length; i++) {
+      if (!existsSync(join(layers[i]!, 'layer.tar.gz'))) {
+        await fsp.mkdir(layers[i]!, { recursive: true });
+        await makeLayer(layers[i]!, parts[i]! * MB * 1e6, 42 + i);
+      }
     }
   }
   let plain = 0;
