@@ -31,7 +31,9 @@
  * lowers, honouring whiteout devices and opaque directories — so a symlink
  * from a lower layer (var/run -> /run) is followed exactly as when applying
  * through the mounted overlay; a hard link to a lower-layer file copies it up
- * first. (containerd 1.6's upperdir fast path only looks at the upper dir.)
+ * first. containerd 1.6's upperdir fast path only looks at the upper dir (so
+ * there var/run/x makes var/run a directory, and such a hard link fails);
+ * `lowerLookups: false` reproduces that exactly.
  *
  * Design: the planner below keeps a model of the tree (Node per path it has
  * looked at or written) and turns entries into Ops (ops.ts) on resolved
@@ -72,6 +74,13 @@ export interface ApplyOptions {
   overlayWhiteouts?: boolean;
   /** Lower directories under the root, nearest first (overlay lowerdirs): merged-view lookups and parent attributes. */
   parents?: string[];
+  /**
+   * With parents: resolve paths in the merged view (default true), as when
+   * applying through the mounted overlay. false = containerd 1.6's upperdir
+   * fast path exactly: lookups in the root only, parents only give created
+   * directories their attributes.
+   */
+  lowerLookups?: boolean;
   /** Keep the applier's own uid/gid instead of the archive's. */
   noSameOwner?: boolean;
   /** Non-fatal oddities containerd only logs (ignored xattrs, skipped devices). */
@@ -251,7 +260,7 @@ class Applier {
     this.root = Buffer.from(root).toString('latin1'); // root arrives as a normal (UTF-8) path
     this.exec = openExecutor(Buffer.from(root), opts.executor, opts.threads);
     this.lowers = (opts.parents ?? []).map((p) => Buffer.from(resolve(p)).toString('latin1'));
-    this.merged = this.lowers.length > 0;
+    this.merged = this.lowers.length > 0 && opts.lowerLookups !== false;
     this.lowerCache = this.lowers.map(() => new Map());
     this.lowerLinks = this.lowers.map(() => new Map());
   }
@@ -614,7 +623,7 @@ class Applier {
       if (n.kind === Kind.Other || n.whiteout) {
         throw fsError(`mkparent ${show(cur)}`, Object.assign(enotdir(this.full(cur)), { syscall: 'mkparent' }));
       }
-      const info = this.merged ? await this.lowerDirInfo(cur) : {};
+      const info = this.lowers.length ? await this.lowerDirInfo(cur) : {};
       if (this.opts.noSameOwner) {
         delete info.u;
         delete info.g;

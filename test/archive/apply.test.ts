@@ -233,6 +233,34 @@ test('overlay with parents: lookups see the lower layers (var/run -> /run)', asy
   assert.doesNotMatch(upper, /^var/m);
 });
 
+test('overlay with parents, lowerLookups: false: exactly containerd\'s upperdir fast path', async () => {
+  await run({
+    layers: () => [
+      tar([
+        { name: 'run/', type: 'dir', mode: 0o755, mtime: T },
+        { name: 'var/', type: 'dir', mode: 0o711, uid: 5, mtime: T, xattrs: { 'user.v': '1' } },
+        { name: 'var/run', type: 'symlink', linkname: '/run', mtime: T },
+        { name: 'usr/bin/tool', data: 'lower', mtime: T },
+      ]),
+      tar([
+        { name: 'var/run/app.pid', data: '42', mtime: T },
+        { name: 'usr/bin/new', data: 'n', mtime: T },
+      ]),
+    ],
+    overlay: true,
+    lowerLookups: false,
+  });
+  await run({
+    layers: () => [
+      tar([{ name: 'usr/bin/tool', data: 'lower', mtime: T }]),
+      tar([{ name: 'usr/bin/alias', type: 'link', linkname: 'usr/bin/tool', mtime: T }]),
+    ],
+    overlay: true,
+    lowerLookups: false,
+    fails: /link target not found|no such file/i,
+  });
+});
+
 test('same-layer symlinked parents resolve inside the root (var/run -> /run)', async () => {
   await run({
     layers: () => [

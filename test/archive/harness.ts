@@ -26,6 +26,8 @@ export interface Case {
   overlay?: boolean;
   /** Without parents in overlay mode (each upper standalone). */
   noParents?: boolean;
+  /** With parents: lookups in the merged view (ours only; containerd's fast path has none). */
+  lowerLookups?: boolean;
   /** The last layer must fail (all implementations). */
   fails?: boolean | RegExp;
   /** Chunk size of the input stream (exercise split headers). */
@@ -90,6 +92,7 @@ export async function runCase(base: string, impl: Impl, c: Case, since: bigint):
           threads: impl === 'pool' ? 4 : 1,
           overlayWhiteouts: c.overlay,
           parents: parents.length ? parents : undefined,
+          lowerLookups: c.lowerLookups,
           ...c.opts,
         });
       }
