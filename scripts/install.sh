@@ -28,4 +28,9 @@ fi
 if [[ ! -d node_modules ]] || [[ package-lock.json -nt node_modules/.package-lock.json ]]; then
   npm ci --no-audit --no-fund
 fi
+# The native addon (mknod, xattrs, mount, the ordered apply executor): built
+# offline by node-gyp against the local Node headers.
+if [[ ! -f native/build/Release/dist_native.node ]] || [[ -n "$(find native/src native/binding.gyp -newer native/build/Release/dist_native.node 2>/dev/null | head -1)" ]]; then
+  npm run build:native --silent
+fi
 npm run build --silent
