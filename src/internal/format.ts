@@ -32,7 +32,7 @@ export function tabwrite(lines: string[], padchar: ' ' | '\t' = ' '): string {
         line += cell + ' '.repeat(w - width(cell));
       }
     }
-    out.push(line.replace(/ +$/, ''));
+    out.push(line); // like Go's tabwriter, tab-terminated last cells keep their padding
   }
   return out.join('\n') + (out.length ? '\n' : '');
 }
