@@ -5,7 +5,7 @@
  * (containerd.io/gc.ref.content.*) and blobs with their source
  * (containerd.io/distribution.source.<host>), and record the image.
  */
-import type { Descriptor } from '../content/types.js';
+import type { Descriptor, Ingester, Manager } from '../content/types.js';
 import { isAlreadyExists } from '../errdefs/index.js';
 import { annotateDistributionSource, fetchHandler, type ProgressEvent } from '../remotes/handlers.js';
 import { childrenHandler, dispatch, filterPlatforms, handlers, limitManifests, setChildrenLabels } from '../images/handlers.js';
@@ -28,6 +28,8 @@ export interface FetchOptions {
   onProgress?: (ev: Event) => void;
   /** Labels of the image record. */
   labels?: Record<string, string>;
+  /** Where blobs are written (default the content store); e.g. a TeeingIngester. */
+  ingester?: Ingester & Pick<Manager, 'update'>;
   /** Called with the root descriptor once the reference is resolved. */
   onResolved?: (desc: Descriptor) => void;
 }
@@ -67,7 +69,7 @@ export async function fetchImage(svc: Services, ctx: Ctx, ref: string, opts: Fet
     let children = filterPlatforms(setChildrenLabels(svc.content, childrenHandler(svc.content)), opts.allPlatforms ? undefined : matcher);
     if (!opts.allPlatforms) children = limitManifests(children, matcher, 1);
     const handler = handlers(
-      fetchHandler(svc.content, fetcher, { onProgress }),
+      fetchHandler(opts.ingester ?? svc.content, fetcher, { onProgress }),
       children,
       annotateDistributionSource(svc.content, parsed.domain, parsed.path),
     );

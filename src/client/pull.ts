@@ -11,6 +11,8 @@ import type { Ctx } from '../internal/context.js';
 import { withLease, type Services } from '../services/types.js';
 import { fetchImage, platformMatcher, type FetchOptions, type FetchResult } from './fetch.js';
 import { unpackImage, type UnpackResult } from './unpack.js';
+import { LocalApplier } from '../diff/local.js';
+import { TeeingIngester } from './tee.js';
 
 export interface PullOptions extends FetchOptions {
   snapshotter: string;
@@ -30,8 +32,11 @@ export async function pullImage(svc: Services, ctx: Ctx, ref: string, opts: Pull
     const waiter = new BlobWaiter(svc.content);
     let rootResolved: (d: Descriptor) => void = () => undefined;
     const root = new Promise<Descriptor>((r) => (rootResolved = r));
+    // Layers applied on this machine can start while they download.
+    const tee = svc.diff instanceof LocalApplier && !opts.noUnpack ? new TeeingIngester(svc.content) : undefined;
     const fetching = fetchImage(svc, ctx2, ref, {
       ...opts,
+      ingester: tee,
       onProgress: (ev) => {
         opts.onProgress?.(ev);
         if ((ev.state === 'done' || ev.state === 'exists') && ev.ref.includes('sha256:')) waiter.committed(ev.ref.slice(ev.ref.indexOf('sha256:')));
@@ -42,11 +47,27 @@ export async function pullImage(svc: Services, ctx: Ctx, ref: string, opts: Pull
     const unpacking = opts.noUnpack
       ? Promise.resolve(undefined)
       : Promise.race([root, fetching.then((r) => r.image.target)]).then((target) =>
-          unpackImage(svc, ctx2, target, { snapshotter: opts.snapshotter, platform: platformMatcher(opts), onProgress: opts.onProgress, provider: waiter }),
+          unpackImage(svc, ctx2, target, {
+            snapshotter: opts.snapshotter,
+            platform: platformMatcher(opts),
+            onProgress: opts.onProgress,
+            provider: waiter,
+            claimStream: tee
+              ? (d) => {
+                  const s = tee.claim(d.digest);
+                  tee.release(); // only the first layer is taken live
+                  return s;
+                }
+              : undefined,
+          }),
         );
     unpacking.catch((err) => ac.abort(err));
-    const [fetched, unpack] = await Promise.all([fetching, unpacking]);
-    return { ...fetched, unpack };
+    try {
+      const [fetched, unpack] = await Promise.all([fetching, unpacking]);
+      return { ...fetched, unpack };
+    } finally {
+      tee?.release();
+    }
   });
 }
 

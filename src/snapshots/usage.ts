@@ -1,4 +1,4 @@
-import { lstat, opendir } from 'node:fs/promises';
+import { lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { throwIfAborted } from '../errdefs/index.js';
 import type { Usage } from './types.js';
@@ -14,15 +14,24 @@ const BLOCK_UNIT = 512;
  * Checks the signal between entries.
  */
 export async function diskUsage(roots: string[], signal?: AbortSignal): Promise<Usage> {
+  // Synchronous lstat/readdir in slices (an async call per entry costs ~15×
+  // more on a 6 000-entry layer); the event loop gets a turn between slices.
   const seen = new Set<string>();
   let size = 0;
-  const visit = async (path: string, isRoot: boolean): Promise<void> => {
+  let sinceYield = 0;
+  const stack: { path: string; isRoot: boolean }[] = roots.map((path) => ({ path, isRoot: true })).reverse();
+  while (stack.length) {
+    if (++sinceYield >= 2048) {
+      sinceYield = 0;
+      await new Promise((r) => setImmediate(r));
+    }
     throwIfAborted(signal);
+    const { path, isRoot } = stack.pop()!;
     let st;
     try {
-      st = await lstat(path);
+      st = lstatSync(path);
     } catch (err) {
-      if (!isRoot && (err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      if (!isRoot && (err as NodeJS.ErrnoException).code === 'ENOENT') continue;
       throw err;
     }
     const k = `${st.dev}:${st.ino}`;
@@ -30,16 +39,15 @@ export async function diskUsage(roots: string[], signal?: AbortSignal): Promise<
       seen.add(k);
       size += st.blocks * BLOCK_UNIT;
     }
-    if (!st.isDirectory()) return;
-    let dir;
+    if (!st.isDirectory()) continue;
+    let names: string[];
     try {
-      dir = await opendir(path);
+      names = readdirSync(path);
     } catch (err) {
-      if (!isRoot && (err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      if (!isRoot && (err as NodeJS.ErrnoException).code === 'ENOENT') continue;
       throw err;
     }
-    for await (const ent of dir) await visit(join(path, ent.name), false);
-  };
-  for (const root of roots) await visit(root, true);
+    for (let i = names.length - 1; i >= 0; i--) stack.push({ path: join(path, names[i]), isRoot: false });
+  }
   return { size, inodes: seen.size };
 }

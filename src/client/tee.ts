@@ -1,0 +1,148 @@
+/**
+ * client/tee: lets a pull unpack a layer while it downloads. An Ingester
+ * wrapper copies the bytes of every layer ingest that starts at offset 0
+ * into a stream the unpacker may claim by digest. Until claimed, chunks are
+ * buffered (up to a cap); past the cap, or when the ingest is truncated,
+ * resumed or closed without a commit, the copy is abandoned and the stream
+ * (if claimed) errors — the unpacker then applies the committed blob instead.
+ * The copy never decides anything: the snapshot is committed only once the
+ * blob itself committed (digest verified) and the diffID matched.
+ */
+import { PassThrough, type Readable } from 'node:stream';
+import type { CommitOpts, Info, Ingester, Manager, Status, Writer, WriterOpts } from '../content/types.js';
+import { unavailable } from '../errdefs/index.js';
+import { isLayer } from '../images/mediatypes.js';
+import type { Ctx } from '../internal/context.js';
+
+/** Bytes buffered for an unclaimed layer before the copy is abandoned. */
+export const MAX_UNCLAIMED = 16 << 20;
+
+class Tee {
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+  private sink?: PassThrough;
+  private dead = false;
+  ended = false;
+
+  constructor(private readonly onDead: () => void) {}
+
+  get claimed(): boolean {
+    return this.sink !== undefined;
+  }
+
+  async push(chunk: Uint8Array): Promise<void> {
+    if (this.dead) return;
+    const b = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    if (this.sink) {
+      if (!this.sink.write(b)) await new Promise<void>((r) => this.sink!.once('drain', r).once('close', r));
+      return;
+    }
+    this.chunks.push(Buffer.from(b)); // the writer may reuse its buffer
+    this.buffered += b.length;
+    if (this.buffered > MAX_UNCLAIMED) this.fail();
+  }
+
+  claim(): Readable | undefined {
+    if (this.dead || this.sink) return undefined;
+    this.sink = new PassThrough({ highWaterMark: 1 << 20 });
+    for (const c of this.chunks) this.sink.write(c);
+    this.chunks = [];
+    if (this.ended) this.sink.end();
+    return this.sink;
+  }
+
+  end(): void {
+    if (this.dead) return;
+    this.ended = true;
+    this.sink?.end();
+  }
+
+  fail(): void {
+    if (this.dead) return;
+    this.dead = true;
+    this.chunks = [];
+    this.sink?.destroy(unavailable('layer download copy abandoned'));
+    this.onDead();
+  }
+}
+
+export class TeeingIngester implements Ingester, Pick<Manager, 'update'> {
+  private readonly tees = new Map<string, Tee>();
+
+  constructor(private readonly inner: Ingester & Pick<Manager, 'update'>) {}
+
+  update(ctx: Ctx, info: Pick<Info, 'digest'> & Partial<Info>, fieldpaths?: string[]): Promise<Info> {
+    return this.inner.update(ctx, info, fieldpaths);
+  }
+
+  /** The live copy of a layer download starting at byte 0, or undefined. */
+  claim(digest: string): Readable | undefined {
+    return this.tees.get(digest)?.claim();
+  }
+
+  /** Drops every unclaimed copy (the unpacker has taken what it needs). */
+  release(): void {
+    for (const [d, t] of this.tees) {
+      if (!t.claimed) {
+        t.fail();
+        this.tees.delete(d);
+      }
+    }
+  }
+
+  async writer(ctx: Ctx, opts: WriterOpts): Promise<Writer> {
+    const w = await this.inner.writer(ctx, opts);
+    const desc = opts.desc;
+    if (!desc?.digest || !desc.mediaType || !isLayer(desc.mediaType) || this.tees.has(desc.digest)) return w;
+    if ((await w.status()).offset !== 0) return w;
+    const digest = desc.digest;
+    const tee = new Tee(() => this.tees.get(digest) === tee && this.tees.delete(digest));
+    this.tees.set(digest, tee);
+    return new TeeWriter(w, tee);
+  }
+}
+
+class TeeWriter implements Writer {
+  private offset = 0;
+
+  constructor(private readonly w: Writer, private readonly tee: Tee) {}
+
+  get ref(): string {
+    return this.w.ref;
+  }
+
+  async write(chunk: Uint8Array, signal?: AbortSignal): Promise<void> {
+    await this.w.write(chunk, signal);
+    this.offset += chunk.length;
+    await this.tee.push(chunk);
+  }
+
+  digest(): string {
+    return this.w.digest();
+  }
+
+  status(): Promise<Status> {
+    return this.w.status();
+  }
+
+  async truncate(size: number): Promise<void> {
+    await this.w.truncate(size);
+    if (size !== this.offset) this.tee.fail();
+    this.offset = size;
+  }
+
+  async commit(ctx: Ctx, size: number, expected: string, opts?: CommitOpts): Promise<void> {
+    try {
+      await this.w.commit(ctx, size, expected, opts);
+      this.tee.end();
+    } catch (err) {
+      this.tee.fail();
+      throw err;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.w.close();
+    if (!this.tee.ended) this.tee.fail();
+  }
+}
