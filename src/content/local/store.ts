@@ -441,10 +441,19 @@ function readIngest(dir: string): Status | undefined {
   } catch {
     /* no data yet */
   }
-  const startedAt = readTimestamp(join(dir, 'startedat')) ?? 0n;
+  // A folder being removed (or half-written) lacks its files: its own mtime
+  // (bumped by every unlink in it) stands in for the missing timestamps.
+  let dirMtime = 0n;
+  try {
+    dirMtime = statSync(dir, { bigint: true }).mtimeNs;
+  } catch {
+    return undefined; // gone
+  }
+  const startedAt = readTimestamp(join(dir, 'startedat')) ?? dirMtime;
   // updatedat is written at open and close; a live writer's data file is newer.
   let updatedAt = readTimestamp(join(dir, 'updatedat')) ?? startedAt;
   if (dataMtime > updatedAt) updatedAt = dataMtime;
+  if (dirMtime > updatedAt && !existsSync(join(dir, 'data'))) updatedAt = dirMtime;
   return {
     ref,
     offset,
