@@ -81,6 +81,17 @@ verdict() {
   echo "$nd differing paths (+dir mtimes)"; FAILED=1; return 0
 }
 
+# On an early exit, leave no mounts and no image/namespace behind in the rig's containerd.
+ns=""; ref=""
+cleanup() {
+  [[ -n ${CASE_DIR:-} ]] && for m in "$CASE_DIR/mnt-ctr" "$CASE_DIR/mnt-dist"; do mountpoint -q "$m" 2>/dev/null && umount "$m"; done
+  if [[ -n $ns ]]; then
+    $CTR -n "$ns" images rm --sync "$ref" >/dev/null 2>&1 || true
+    $CTR namespaces rm "$ns" >/dev/null 2>&1 || true
+  fi
+}
+trap cleanup EXIT
+
 FAILED=0
 ROWS=()
 DETAILS=""
@@ -114,6 +125,7 @@ for c in "${CASES[@]}"; do
     $CTR -n "$ns" snapshots --snapshotter "$sn" rm "cmp-view-$$" 2>/dev/null || true
     $CTR -n "$ns" images rm --sync "$ref" >/dev/null
     $CTR namespaces rm "$ns" >/dev/null 2>&1 || true
+    ns=""
 
     # ---- B: dist (a fresh root)
     root=$CASE_DIR/dist-root
