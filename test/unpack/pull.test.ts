@@ -9,6 +9,8 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pullImage } from '../../src/client/pull.js';
 import { exportRootfs } from '../../src/client/rootfs.js';
@@ -38,6 +40,7 @@ let tricky: Image;
 let trickyDocker: Image;
 let plat: { amd64: Image; arm64: Image };
 let bad: Image;
+let bad0: Image;
 const cleanups: Array<() => Promise<void>> = [];
 
 before(async () => {
@@ -62,6 +65,11 @@ before(async () => {
   const second = await layerOf([file('second.txt', 'second\n')], 'gzip');
   bad = imageOf([good, second], { diffIDs: [good.diffID, 'sha256:' + '0'.repeat(64)] });
   await push('bad:v1', bad.blobs);
+  // the first layer wrong: that one unpacks while it downloads (incompressible,
+  // so the download is likely still running when the unpacker claims it)
+  const big = await layerOf([file('big.bin', randomBytes(12 << 20)), file('ok.txt', 'ok\n')], 'gzip');
+  bad0 = imageOf([big, second], { diffIDs: ['sha256:' + '1'.repeat(64), second.diffID] });
+  await push('bad0:v1', bad0.blobs);
 });
 
 after(async () => {
@@ -286,25 +294,30 @@ test('pull: an index with two platforms unpacks the one asked for (--platform)',
 });
 
 for (const sn of SNAPSHOTTERS) {
-  test(`pull: a diffID mismatch fails the unpack cleanly, nothing committed for it (${sn})`, { skip }, async () => {
-    const { svc } = await freshRoot();
-    try {
-      await assert.rejects(
-        pullImage(svc, ctx, `${reg.host}/bad:v1`, { resolver, snapshotter: sn }),
-        (e: Error) => isFailedPrecondition(e) && /diff id|diffid/i.test(e.message),
-      );
-      const infos = await snapshots(svc, sn);
-      const good = bad.layers[0].diffID;
-      // the first layer (correct) may stay committed, as containerd leaves it; nothing else
-      assert.ok(infos.every((i) => i.kind === 'committed' && i.name === good), JSON.stringify(infos.map((i) => [i.name, i.kind])));
-      assert.equal((await svc.content.info(ctx, bad.config.desc.digest)).labels[`containerd.io/gc.ref.snapshot.${sn}`], undefined);
-      // the snapshotter's own tree holds no leftover active dirs
-      const dirs = await (await import('node:fs/promises')).readdir(join(svc.root, 'snapshots', sn, 'snapshots'));
-      assert.ok(dirs.length <= 1, `leftover snapshot dirs: ${dirs.join(', ')}`);
-    } finally {
-      await svc.close();
-    }
-  });
+  for (const which of ['second', 'first'] as const) {
+    test(`pull: a diffID mismatch in the ${which} layer fails the unpack cleanly, nothing committed for it (${sn})`, { skip }, async () => {
+      const { svc } = await freshRoot();
+      const img = which === 'first' ? bad0 : bad;
+      try {
+        await assert.rejects(
+          pullImage(svc, ctx, `${reg.host}/${which === 'first' ? 'bad0' : 'bad'}:v1`, { resolver, snapshotter: sn }),
+          (e: Error) => isFailedPrecondition(e) && /diff id|diffid/i.test(e.message),
+        );
+        const infos = await snapshots(svc, sn);
+        // a correct first layer may stay committed, as containerd leaves it; nothing else
+        const allowed = which === 'first' ? [] : [img.layers[0].diffID];
+        assert.ok(infos.every((i) => i.kind === 'committed' && allowed.includes(i.name)), JSON.stringify(infos.map((i) => [i.name, i.kind])));
+        assert.equal((await svc.content.info(ctx, img.config.desc.digest)).labels[`containerd.io/gc.ref.snapshot.${sn}`], undefined);
+        // the snapshotter's own tree holds no leftover active dirs
+        const dirs = await readdir(join(svc.root, 'snapshots', sn, 'snapshots'));
+        assert.ok(dirs.length <= allowed.length, `leftover snapshot dirs: ${dirs.join(', ')}`);
+        // no ingest left behind either
+        assert.deepEqual(await svc.content.listStatuses(ctx), []);
+      } finally {
+        await svc.close();
+      }
+    });
+  }
 }
 
 test('CLI: dist pull, images mount, rootfs and re-pull', { skip }, async () => {
