@@ -26,12 +26,20 @@ import type { Kind, SnapshotOpts } from '../types.js';
  * dst itself takes src's mode, owner and times. xattrs that cannot be set
  * (security.*) are skipped silently, as containerd does.
  */
-export function copyTree(src: string, dst: string, signal?: AbortSignal): Promise<void> {
+export async function copyTree(src: string, dst: string, signal?: AbortSignal): Promise<void> {
+  await run('cp', ['-a', '--reflink=auto', '--', `${src}/.`, dst], signal);
+  // continuity's CopyDir sets a directory's times before copying its entries,
+  // so every non-empty directory of a containerd native snapshot carries the
+  // copy time: do the same (find(1) + touch(1)), or unpacked trees differ.
+  await run('find', [dst, '-type', 'd', '!', '-empty', '-exec', 'touch', '-c', '{}', '+'], signal);
+}
+
+function run(cmd: string, args: string[], signal?: AbortSignal): Promise<void> {
   return new Promise((done, fail) => {
-    execFile('cp', ['-a', '--reflink=auto', '--', `${src}/.`, dst], { signal, encoding: 'utf8' }, (err, _out, stderr) => {
+    execFile(cmd, args, { signal, encoding: 'utf8' }, (err, _out, stderr) => {
       if (!err) return done();
       if ((err as NodeJS.ErrnoException).name === 'AbortError') return fail(err);
-      fail(unknown(`copying of parent failed: ${stderr.trim().split('\n')[0] || err.message}`, err));
+      fail(unknown(`copying of parent failed: ${cmd}: ${stderr.trim().split('\n')[0] || err.message}`, err));
     });
   });
 }
