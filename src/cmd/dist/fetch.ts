@@ -5,13 +5,13 @@ import { pushImage } from '../../client/push.js';
 import * as digest from '../../digest/index.js';
 import { createReporter, modeFor } from '../../progress/index.js';
 import { printEvent, printJSON, withServices } from './context.js';
-import { addRemoteFlags, resolverFrom } from './remoteflags.js';
+import { addRemoteFlags, collect, resolverFrom } from './remoteflags.js';
 
 export function fetchCommand(): Command {
   return addRemoteFlags(new Command('fetch'))
     .description('fetch all content of an image into the content store and record the image')
     .argument('<ref>', 'image reference, e.g. localhost:5000/small:latest')
-    .option('--platform <platform...>', 'platforms to fetch (default: this host\'s)')
+    .option('--platform <platform>', "platform to fetch, repeatable (default: this host's)", collect, [])
     .option('--all-platforms', 'fetch every platform of an index')
     .option('--max-concurrent-downloads <n>', 'parallel blob downloads', (v) => Number(v), 3)
     .action(async (ref: string, o, cmd: Command) => {
@@ -72,7 +72,7 @@ export function pushCommand(): Command {
     .description('push an image (and everything it references) to a registry')
     .argument('<ref>', 'remote reference')
     .argument('[local]', 'local image name (default: ref)')
-    .option('--platform <platform...>', 'push only these platforms of an index')
+    .option('--platform <platform>', 'push only this platform of an index, repeatable', collect, [])
     .option('--max-concurrent-uploads <n>', 'parallel blob uploads', (v) => Number(v), 3)
     .action(async (ref: string, local: string | undefined, o, cmd: Command) => {
       await withServices(cmd, async (svc, ctx, g) => {

@@ -14,14 +14,14 @@ import { resolveSnapshotter } from '../../services/types.js';
 import { exportRootfs } from '../../client/rootfs.js';
 import { printEvent, printJSON, withServices } from './context.js';
 import { findName } from './images.js';
-import { addRemoteFlags, resolverFrom } from './remoteflags.js';
+import { addRemoteFlags, collect, resolverFrom } from './remoteflags.js';
 
 export function pullCommand(): Command {
   return addRemoteFlags(new Command('pull'))
     .description('fetch an image and unpack it into a snapshotter')
     .argument('<ref>')
     .option('--snapshotter <name>', 'snapshotter: native or overlayfs (env CONTAINERD_SNAPSHOTTER; default overlayfs)')
-    .option('--platform <platform...>', "platforms to pull (default: this host's)")
+    .option('--platform <platform>', "platform to pull, repeatable (default: this host's)", collect, [])
     .option('--all-platforms', 'fetch every platform of an index (unpacks the host platform)')
     .option('--max-concurrent-downloads <n>', 'parallel blob downloads', (v) => Number(v), 3)
     .option('--no-unpack', 'fetch only')

@@ -15,3 +15,8 @@ export function addRemoteFlags(c: Command): Command {
 export function resolverFrom(o: RemoteOptions & { header?: string[] }): DockerResolver {
   return makeResolver({ plainHttp: o.plainHttp, user: o.user, hostsDir: o.hostsDir, skipVerify: o.skipVerify, headers: o.header });
 }
+
+/** commander collector for repeatable flags (`--platform a --platform b`). */
+export function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
