@@ -31,6 +31,7 @@ import { containerdUnavailable, startContainerd, type Containerd } from '../util
 import { pushBlobs, type Image } from '../util/oci.js';
 import { registryAvailable, startRegistry, type Registry } from '../util/registry.js';
 import { tempDir } from '../util/tmp.js';
+import { startTestDaemon } from '../distd/util.js';
 import { imageOf, oracle, trickyLayers, withoutDirMtimes } from './fixtures.js';
 
 const run = promisify(execFile);
@@ -68,8 +69,12 @@ after(async () => {
 });
 
 async function ctr(...args: string[]): Promise<string> {
+  return ctrAt(ctd.address, ...args);
+}
+
+async function ctrAt(address: string, ...args: string[]): Promise<string> {
   try {
-    const { stdout } = await run('ctr', ['--address', ctd.address, '-n', NS, ...args], { maxBuffer: 16 << 20 });
+    const { stdout } = await run('ctr', ['--address', address, '-n', NS, ...args], { maxBuffer: 16 << 20 });
     return stdout;
   } catch (err) {
     const e = err as Error & { stderr?: string };
@@ -77,17 +82,17 @@ async function ctr(...args: string[]): Promise<string> {
   }
 }
 
-/** containerd's unpack of ref with snapshotter sn, as oracle output. */
-async function ctrTree(ref: string, sn: string, top: string): Promise<string> {
-  await ctr('images', 'pull', '--plain-http', '--snapshotter', sn, ref);
+/** `ctr images pull` of ref with snapshotter sn through a daemon (default: containerd), as oracle output. */
+async function ctrTree(ref: string, sn: string, top: string, address = ctd.address): Promise<string> {
+  await ctrAt(address, 'images', 'pull', '--plain-http', '--snapshotter', sn, ref);
   // not `ctr images mount`: ctr 1.6 takes its snapshotter from a global flag that does not exist
   const key = `view-${sn}-${Math.random().toString(36).slice(2)}`;
-  const raw = JSON.parse(await ctr('snapshots', '--snapshotter', sn, 'view', '--mounts', key, top)) as Array<{ Type: string; Source: string; Options: string[] }>;
+  const raw = JSON.parse(await ctrAt(address, 'snapshots', '--snapshotter', sn, 'view', '--mounts', key, top)) as Array<{ Type: string; Source: string; Options: string[] }>;
   const mounts: Mount[] = raw.map((m) => ({ type: m.Type, source: m.Source, options: m.Options ?? [] }));
   try {
     return await withTempMount(mounts, (d) => oracle(d, ...SINCE));
   } finally {
-    await ctr('snapshots', '--snapshotter', sn, 'rm', key).catch(() => undefined);
+    await ctrAt(address, 'snapshots', '--snapshotter', sn, 'rm', key).catch(() => undefined);
   }
 }
 
@@ -110,6 +115,21 @@ async function distTree(ref: string, sn: string, top: string): Promise<string> {
     await svc.close();
   }
 }
+
+test('ctr images pull through distd yields the tree ctr images pull through containerd yields (native and overlayfs)', { skip }, async () => {
+  const d = await startTestDaemon();
+  try {
+    for (const [name, img, sn] of [['tricky', tricky, 'native'], ['plain', plain, 'overlayfs']] as const) {
+      const ref = `${reg.host}/${name}:v1`;
+      const top = chainID(img.layers.map((l) => l.diffID));
+      const viaContainerd = await ctrTree(ref, sn, top);
+      const viaDistd = await ctrTree(ref, sn, top, d.sock);
+      assert.deepEqual(differences(viaContainerd, viaDistd), [], `${name} ${sn}`);
+    }
+  } finally {
+    await d.stop();
+  }
+});
 
 /** Lines that differ, as [ctr line | undefined, dist line | undefined] by path. */
 function differences(a: string, b: string): Array<[string, string | undefined, string | undefined]> {
