@@ -9,7 +9,7 @@
  * not a live id (crash leftovers, asynchronously removed snapshots) is
  * deleted by `cleanup`.
  */
-import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Ctx } from '../internal/context.js';
 import { codeOf, DistError, failedPrecondition, alreadyExists, throwIfAborted } from '../errdefs/index.js';
@@ -47,6 +47,23 @@ export abstract class LocalSnapshotter implements Snapshotter {
     await mkdir(root, { recursive: true, mode: 0o700 });
     await mkdir(join(root, 'snapshots'), { recursive: true, mode: 0o700 });
     return MetaStore.open(join(root, 'metadata.db'));
+  }
+
+  /**
+   * Builds a snapshot directory in a temp dir (`snapshots/new-*`) with fill,
+   * then renames it to `snapshots/<id>`; the temp dir goes on failure.
+   */
+  protected async buildDir(id: () => string, fill: (td: string) => Promise<void>): Promise<string> {
+    const td = await mkdtemp(join(this.snapshotsDir, 'new-'));
+    try {
+      await fill(td);
+      const dir = this.snapshotDir(id());
+      await rename(td, dir);
+      return dir;
+    } catch (err) {
+      await rm(td, { recursive: true, force: true }).catch(() => undefined);
+      throw err;
+    }
   }
 
   /** `root/snapshots/<id>`. */

@@ -9,7 +9,7 @@
  * - view of a parent: no dir; a read-only bind of the parent's dir.
  */
 import { execFile } from 'node:child_process';
-import { chmod, mkdtemp, rename, rm } from 'node:fs/promises';
+import { chmod } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Ctx } from '../../internal/context.js';
 import { unknown } from '../../errdefs/index.js';
@@ -59,17 +59,11 @@ export class NativeSnapshotter extends LocalSnapshotter {
   protected async createInTx(ctx: Ctx, tx: Transaction, kind: Kind, key: string, parent: string | undefined, opts: SnapshotOpts | undefined) {
     const record = tx.createSnapshot(kind, key, parent, opts);
     if (kind === 'view' && record.parentIds.length > 0) return { record };
-    const td = await mkdtemp(join(this.snapshotsDir, 'new-'));
-    try {
+    const dir = await this.buildDir(() => record.id, async (td) => {
       await chmod(td, 0o755);
       if (record.parentIds.length > 0) await copyTree(this.snapshotDir(record.parentIds[0]), td, ctx.signal);
-      const dir = this.snapshotDir(record.id);
-      await rename(td, dir);
-      return { record, dir };
-    } catch (err) {
-      await rm(td, { recursive: true, force: true }).catch(() => undefined);
-      throw err;
-    }
+    });
+    return { record, dir };
   }
 
   protected mountsOf(s: SnapshotRecord): Mount[] {

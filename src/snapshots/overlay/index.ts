@@ -15,7 +15,7 @@
  * reports what was measured at commit.
  */
 import { existsSync } from 'node:fs';
-import { chmod, lchown, mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
+import { chmod, lchown, mkdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Ctx } from '../../internal/context.js';
 import { failedPrecondition } from '../../errdefs/index.js';
@@ -68,27 +68,22 @@ export class OverlaySnapshotter extends LocalSnapshotter {
   }
 
   protected async createInTx(_ctx: Ctx, tx: Transaction, kind: Kind, key: string, parent: string | undefined, opts: SnapshotOpts | undefined) {
-    const td = await mkdtemp(join(this.snapshotsDir, 'new-'));
-    try {
+    let record: SnapshotRecord | undefined;
+    const dir = await this.buildDir(() => record!.id, async (td) => {
       await mkdir(join(td, 'fs'));
       await chmod(join(td, 'fs'), 0o755);
       if (kind === 'active') {
         await mkdir(join(td, 'work'));
         await chmod(join(td, 'work'), 0o711);
       }
-      const record = tx.createSnapshot(kind, key, parent, opts);
+      record = tx.createSnapshot(kind, key, parent, opts);
       if (record.parentIds.length > 0) {
         // The root of the tree keeps the owner of the parent's root.
         const st = await stat(this.upperPath(record.parentIds[0]));
         await lchown(join(td, 'fs'), st.uid, st.gid);
       }
-      const dir = this.snapshotDir(record.id);
-      await rename(td, dir);
-      return { record, dir };
-    } catch (err) {
-      await rm(td, { recursive: true, force: true }).catch(() => undefined);
-      throw err;
-    }
+    });
+    return { record: record!, dir };
   }
 
   protected mountsOf(s: SnapshotRecord): Mount[] {
