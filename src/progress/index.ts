@@ -89,22 +89,25 @@ class TTYReporter extends Base {
   protected changed(): void {}
 
   private draw(final = false): void {
-    const width = Math.max(60, this.out.columns ?? 100);
+    const width = Math.max(40, this.out.columns ?? 100);
+    const rows = [...this.rows.values()];
+    // Names get what they need up to 72 columns, the bar what is left (10-40).
+    const longest = Math.max(0, ...rows.map((r) => r.ref.length + 1));
+    const nameW = Math.max(12, Math.min(longest, 72, width - 12 - 10 - 24));
+    const barW = Math.max(10, Math.min(BAR, width - nameW - 12 - 24));
     const lines: string[] = [];
-    for (const r of this.rows.values()) {
+    for (const r of rows) {
       const label = `${r.ref}:`;
-      const state = r.state.padEnd(12);
+      const name = label.length > nameW ? label.slice(0, nameW - 1) + '…' : label.padEnd(nameW);
       let bar = '';
       if (r.total && r.total > 0) {
         const frac = r.state === 'done' || r.state === 'exists' ? 1 : Math.min(1, (r.offset ?? 0) / r.total);
-        const n = Math.round(frac * BAR);
-        bar = `|${'+'.repeat(n)}${'-'.repeat(BAR - n)}|`;
+        const n = Math.round(frac * barW);
+        bar = `|${'+'.repeat(n)}${'-'.repeat(barW - n)}|`;
         if (r.state === 'downloading' || r.state === 'uploading') bar += ` ${bytesSize(r.offset ?? 0)}/${bytesSize(r.total)}`;
-      } else if (r.state === 'done' || r.state === 'exists' || r.state === 'resolved') bar = `|${'+'.repeat(BAR)}|`;
+      } else if (r.state === 'done' || r.state === 'exists' || r.state === 'resolved') bar = `|${'+'.repeat(barW)}|`;
       if (r.message) bar += ` ${r.message}`;
-      const left = Math.max(20, width - state.length - bar.length - 2);
-      const name = label.length > left ? label.slice(0, left - 1) + '…' : label.padEnd(left);
-      lines.push(`${name} ${state}${bar}`.slice(0, width - 1));
+      lines.push(`${name} ${r.state.padEnd(12)}${bar}`.slice(0, width - 1));
     }
     lines.push(this.summaryLine().replace(/\t/g, '  '));
     let s = '';
