@@ -126,6 +126,9 @@ export interface FetchHandlerOpts {
 
 export const DEFAULT_FETCH_ATTEMPTS = 5;
 
+/** Fetched bytes are written to the store in pieces of up to this size. */
+const TRANSFER_WRITE = 1 << 20;
+
 /** A failure of the transfer itself (network, short read): worth resuming. */
 class TransferBroken extends Error {
   constructor(message: string, cause?: unknown) {
@@ -258,26 +261,58 @@ async function transfer(ctx: Ctx, fetcher: Fetcher, desc: Descriptor, w: Writer,
   ctx.signal?.addEventListener('abort', onAbort, { once: true });
   const it = rs[Symbol.asyncIterator]() as AsyncIterator<Uint8Array | string>;
   let cur = offset;
+  // Network chunks (often 16-64 KiB) are gathered into writes of up to 1 MiB
+  // (fewer write calls into the store); what arrived is written before a
+  // break or a cancel, so a resume starts right after it. A fresh buffer per
+  // write: writers may keep what they are given.
+  let gather = Buffer.allocUnsafe(TRANSFER_WRITE);
+  let gathered = 0;
+  // Flushes ignore the signal: what arrived is kept for a resume, even when canceled.
+  const flush = async () => {
+    if (gathered === 0) return;
+    const n = gathered;
+    const data = gather.subarray(0, n);
+    gather = Buffer.allocUnsafe(TRANSFER_WRITE);
+    gathered = 0;
+    await w.write(data);
+    cur += n;
+    progress(cur);
+  };
   try {
     for (;;) {
       let r: IteratorResult<Uint8Array | string>;
       try {
         r = await it.next();
       } catch (err) {
+        await flush().catch(() => undefined);
         if (ctx.signal?.aborted || isCanceled(err)) throw canceled('operation canceled', ctx.signal?.reason ?? err);
         throw new TransferBroken(`transfer of ${desc.digest} broke at byte ${cur} of ${desc.size}: ${(err as Error)?.message ?? err}`, err);
       }
       if (r.done) break;
+      if (ctx.signal?.aborted) {
+        await flush();
+        throw canceled('operation canceled', ctx.signal.reason);
+      }
       const chunk = typeof r.value === 'string' ? Buffer.from(r.value) : r.value;
       if (chunk.length === 0) continue;
-      if (cur + chunk.length > desc.size) {
+      if (cur + gathered + chunk.length > desc.size) {
+        gathered = 0;
         await w.truncate(0);
         throw failedPrecondition(`fetch ${desc.digest}: received more than the expected ${desc.size} bytes`);
       }
-      await w.write(chunk, ctx.signal);
-      cur += chunk.length;
-      progress(cur);
+      if (gathered + chunk.length > TRANSFER_WRITE) await flush();
+      if (chunk.length >= TRANSFER_WRITE) {
+        await w.write(chunk);
+        cur += chunk.length;
+        progress(cur);
+      } else {
+        gather.set(chunk, gathered);
+        gathered += chunk.length;
+        progress(cur + gathered); // bytes received
+      }
     }
+    await flush();
+    throwIfAborted(ctx.signal);
   } finally {
     ctx.signal?.removeEventListener('abort', onAbort);
     rs.destroy();
