@@ -3,9 +3,8 @@ import { Command } from 'commander';
 import { fetchImage } from '../../client/fetch.js';
 import { pushImage } from '../../client/push.js';
 import * as digest from '../../digest/index.js';
-import { createReporter, modeFor } from '../../progress/index.js';
 import { printEvent, printJSON, withServices } from './context.js';
-import { addRemoteFlags, collect, resolverFrom } from './remoteflags.js';
+import { addRemoteFlags, collect, resolverFrom, withRegistry } from './remoteflags.js';
 
 export function fetchCommand(): Command {
   return addRemoteFlags(new Command('fetch'))
@@ -16,25 +15,17 @@ export function fetchCommand(): Command {
     .option('--max-concurrent-downloads <n>', 'parallel blob downloads', (v) => Number(v), 3)
     .action(async (ref: string, o, cmd: Command) => {
       await withServices(cmd, async (svc, ctx, g) => {
-        const resolver = resolverFrom(o);
-        const rep = createReporter(modeFor({ json: g.json }));
-        try {
-          const r = await fetchImage(svc, ctx, ref, {
+        const r = await withRegistry(o, g.json, (resolver, rep) =>
+          fetchImage(svc, ctx, ref, {
             resolver,
             platforms: o.platform,
             allPlatforms: o.allPlatforms,
             maxConcurrentDownloads: o.maxConcurrentDownloads,
             onProgress: (ev) => rep.update(ev),
-          });
-          rep.finish();
-          if (g.json) printEvent({ event: 'image', name: r.image.name, target: r.image.target });
-          else process.stdout.write(`${r.image.name}: ${r.image.target.digest}\n`);
-        } catch (err) {
-          rep.finish();
-          throw err;
-        } finally {
-          await resolver.close();
-        }
+          }),
+        );
+        if (g.json) printEvent({ event: 'image', name: r.image.name, target: r.image.target });
+        else process.stdout.write(`${r.image.name}: ${r.image.target.digest}\n`);
       });
     });
 }
@@ -76,19 +67,11 @@ export function pushCommand(): Command {
     .option('--max-concurrent-uploads <n>', 'parallel blob uploads', (v) => Number(v), 3)
     .action(async (ref: string, local: string | undefined, o, cmd: Command) => {
       await withServices(cmd, async (svc, ctx, g) => {
-        const resolver = resolverFrom(o);
-        const rep = createReporter(modeFor({ json: g.json }));
-        try {
-          const r = await pushImage(svc, ctx, ref, local, { resolver, platforms: o.platform, maxConcurrentUploads: o.maxConcurrentUploads, onProgress: (ev) => rep.update(ev) });
-          rep.finish();
-          if (g.json) printEvent({ event: 'pushed', name: r.name, digest: r.digest });
-          else process.stdout.write(`${r.name}: ${r.digest}\n`);
-        } catch (err) {
-          rep.finish();
-          throw err;
-        } finally {
-          await resolver.close();
-        }
+        const r = await withRegistry(o, g.json, (resolver, rep) =>
+          pushImage(svc, ctx, ref, local, { resolver, platforms: o.platform, maxConcurrentUploads: o.maxConcurrentUploads, onProgress: (ev) => rep.update(ev) }),
+        );
+        if (g.json) printEvent({ event: 'pushed', name: r.name, digest: r.digest });
+        else process.stdout.write(`${r.name}: ${r.digest}\n`);
       });
     });
 }

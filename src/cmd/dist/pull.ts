@@ -14,7 +14,7 @@ import { resolveSnapshotter } from '../../services/types.js';
 import { exportRootfs } from '../../client/rootfs.js';
 import { printEvent, printJSON, withServices } from './context.js';
 import { findName } from './images.js';
-import { addRemoteFlags, collect, resolverFrom } from './remoteflags.js';
+import { addRemoteFlags, collect, withRegistry } from './remoteflags.js';
 
 export function pullCommand(): Command {
   return addRemoteFlags(new Command('pull'))
@@ -27,11 +27,9 @@ export function pullCommand(): Command {
     .option('--no-unpack', 'fetch only')
     .action(async (ref: string, o, cmd: Command) => {
       await withServices(cmd, async (svc, ctx, g) => {
-        const resolver = resolverFrom(o);
         const snapshotter = await resolveSnapshotter(svc, ctx, o.snapshotter);
-        const rep = createReporter(modeFor({ json: g.json }));
-        try {
-          const r = await pullImage(svc, ctx, ref, {
+        const r = await withRegistry(o, g.json, (resolver, rep) =>
+          pullImage(svc, ctx, ref, {
             resolver,
             snapshotter,
             platforms: o.platform,
@@ -39,18 +37,12 @@ export function pullCommand(): Command {
             maxConcurrentDownloads: o.maxConcurrentDownloads,
             noUnpack: o.unpack === false,
             onProgress: (ev) => rep.update(ev),
-          });
-          rep.finish();
-          if (g.json) printEvent({ event: 'image', name: r.image.name, target: r.image.target, chainID: r.unpack?.chainID, applied: r.unpack?.applied });
-          else {
-            process.stdout.write(`${r.image.name}: ${r.image.target.digest}\n`);
-            if (r.unpack) process.stdout.write(`unpacked chain id: ${r.unpack.chainID} (${r.unpack.applied} of ${r.unpack.layers} layers applied, ${snapshotter})\n`);
-          }
-        } catch (err) {
-          rep.finish();
-          throw err;
-        } finally {
-          await resolver.close();
+          }),
+        );
+        if (g.json) printEvent({ event: 'image', name: r.image.name, target: r.image.target, chainID: r.unpack?.chainID, applied: r.unpack?.applied });
+        else {
+          process.stdout.write(`${r.image.name}: ${r.image.target.digest}\n`);
+          if (r.unpack) process.stdout.write(`unpacked chain id: ${r.unpack.chainID} (${r.unpack.applied} of ${r.unpack.layers} layers applied, ${snapshotter})\n`);
         }
       });
     });

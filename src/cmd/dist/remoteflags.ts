@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { makeResolver, type RemoteOptions } from '../../client/remote.js';
 import type { DockerResolver } from '../../remotes/docker/index.js';
+import { createReporter, modeFor, type Reporter } from '../../progress/index.js';
 
 export function addRemoteFlags(c: Command): Command {
   return c
@@ -19,4 +20,24 @@ export function resolverFrom(o: RemoteOptions & { header?: string[] }): DockerRe
 /** commander collector for repeatable flags (`--platform a --platform b`). */
 export function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
+}
+
+/**
+ * Runs a registry operation with a resolver from the flags and a progress
+ * reporter for the output mode; the reporter's last frame is drawn and the
+ * resolver's connections closed whatever happens.
+ */
+export async function withRegistry<T>(o: RemoteOptions & { header?: string[] }, json: boolean | undefined, fn: (resolver: DockerResolver, rep: Reporter) => Promise<T>): Promise<T> {
+  const resolver = resolverFrom(o);
+  const rep = createReporter(modeFor({ json }));
+  try {
+    const r = await fn(resolver, rep);
+    rep.finish();
+    return r;
+  } catch (err) {
+    rep.finish();
+    throw err;
+  } finally {
+    await resolver.close();
+  }
 }
