@@ -2,9 +2,10 @@
  * client/tee: lets a pull unpack a layer while it downloads. An Ingester
  * wrapper copies the bytes of every layer ingest that starts at offset 0
  * into a stream the unpacker may claim by digest. Until claimed, chunks are
- * buffered (up to a cap); past the cap, or when the ingest is truncated,
- * resumed or closed without a commit, the copy is abandoned and the stream
- * (if claimed) errors — the unpacker then applies the committed blob instead.
+ * buffered up to a cap, then the download waits (bounded) for the unpacker
+ * to claim or release the copy. Released, timed out, truncated, or closed
+ * without a commit, the copy is abandoned and the stream (if claimed)
+ * errors — the unpacker then applies the committed blob instead.
  * The copy never decides anything: the snapshot is committed only once the
  * blob itself committed (digest verified) and the diffID matched.
  */
@@ -14,8 +15,10 @@ import { unavailable } from '../errdefs/index.js';
 import { isLayer } from '../images/mediatypes.js';
 import type { Ctx } from '../internal/context.js';
 
-/** Bytes buffered for an unclaimed layer before the copy is abandoned. */
-export const MAX_UNCLAIMED = 16 << 20;
+/** Bytes buffered for an unclaimed layer; past them the download waits for a decision. */
+export const MAX_UNCLAIMED = 4 << 20;
+/** How long a download waits for the unpacker to claim or release its copy. */
+export const DECIDE_MS = 5000;
 
 class Tee {
   private chunks: Buffer[] = [];
@@ -34,13 +37,26 @@ class Tee {
     if (this.dead) return;
     const b = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     if (this.sink) {
-      if (!this.sink.write(b)) await new Promise<void>((r) => this.sink!.once('drain', r).once('close', r));
+      if (!this.sink.write(b)) await drained(this.sink);
       return;
     }
     this.chunks.push(Buffer.from(b)); // the writer may reuse its buffer
     this.buffered += b.length;
-    if (this.buffered > MAX_UNCLAIMED) this.fail();
+    if (this.buffered > MAX_UNCLAIMED) {
+      // Hold the download until the unpacker claims or releases the copy
+      // (it decides once it has read the manifest), at most DECIDE_MS.
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, DECIDE_MS);
+        this.decided = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+      if (!this.sink) this.fail();
+    }
   }
+
+  private decided: () => void = () => undefined;
 
   claim(): Readable | undefined {
     if (this.dead || this.sink) return undefined;
@@ -48,6 +64,7 @@ class Tee {
     for (const c of this.chunks) this.sink.write(c);
     this.chunks = [];
     if (this.ended) this.sink.end();
+    this.decided();
     return this.sink;
   }
 
@@ -62,6 +79,7 @@ class Tee {
     this.dead = true;
     this.chunks = [];
     this.sink?.destroy(unavailable('layer download copy abandoned'));
+    this.decided();
     this.onDead();
   }
 }
@@ -145,4 +163,17 @@ class TeeWriter implements Writer {
     await this.w.close();
     if (!this.tee.ended) this.tee.fail();
   }
+}
+
+/** Resolves when the stream drains or closes (listeners removed either way). */
+function drained(s: PassThrough): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      s.off('drain', done);
+      s.off('close', done);
+      resolve();
+    };
+    s.on('drain', done);
+    s.on('close', done);
+  });
 }
