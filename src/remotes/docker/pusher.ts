@@ -211,6 +211,21 @@ abstract class WriterBase implements PushWriter {
     if (got !== this.desc.digest) throw failedPrecondition(`push: got digest ${got}, expected ${this.desc.digest}`);
   }
 
+  /**
+   * The start of every commit: refuses a closed writer, verifies what was
+   * written (aborting the upload on a mismatch) and closes the writer.
+   */
+  protected async beginCommit(): Promise<void> {
+    if (this.done) throw failedPrecondition(`push ${this.desc.digest}: writer is closed`);
+    try {
+      this.verifyLocal();
+    } catch (err) {
+      await this.abort();
+      throw err;
+    }
+    this.done = true;
+  }
+
   protected async checkFinal(res: SendResponse, expect: number[]): Promise<void> {
     if (!expect.includes(res.status)) throw await responseError(res);
     await discard(res);
@@ -244,14 +259,7 @@ class BufferedWriter extends WriterBase {
   }
 
   async commit(): Promise<void> {
-    if (this.done) throw failedPrecondition(`push ${this.desc.digest}: writer is closed`);
-    try {
-      this.verifyLocal();
-    } catch (err) {
-      await this.abort();
-      throw err;
-    }
-    this.done = true;
+    await this.beginCommit();
     const body = Buffer.concat(this.chunks);
     this.chunks = [];
     const res = await this.base.transport.send({
@@ -366,15 +374,8 @@ class ChunkedWriter extends WriterBase {
   }
 
   async commit(): Promise<void> {
-    if (this.done) throw failedPrecondition(`push ${this.desc.digest}: writer is closed`);
-    if (this.failure) throw this.failure;
-    try {
-      this.verifyLocal();
-    } catch (err) {
-      await this.abort();
-      throw err;
-    }
-    this.done = true;
+    if (this.failure && !this.done) throw this.failure;
+    await this.beginCommit();
     const res = await this.base.transport.send({
       method: 'PUT', host: this.host, url: withDigest(this.location, this.desc.digest), scopes: this.scopes,
       headers: { 'content-type': 'application/octet-stream' }, body: new Uint8Array(), signal: this.signal,
