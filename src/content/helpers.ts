@@ -40,7 +40,6 @@ export async function copyInto(ctx: Ctx, w: Writer, src: AsyncIterable<Uint8Arra
     await w.truncate(0);
     skip = 0;
   }
-  let written = st.offset;
   for await (const chunk of src as AsyncIterable<Uint8Array>) {
     throwIfAborted(ctx.signal);
     let c = chunk;
@@ -53,10 +52,8 @@ export async function copyInto(ctx: Ctx, w: Writer, src: AsyncIterable<Uint8Arra
       skip = 0;
     }
     await w.write(c, ctx.signal);
-    written += c.length;
   }
   if (skip > 0) throw failedPrecondition(`${w.ref}: source ended before the ${st.offset} bytes already ingested`);
-  void written;
 }
 
 /** Default cap for blobs read whole (manifests, indexes, configs). */
