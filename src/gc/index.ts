@@ -366,7 +366,7 @@ export class GarbageCollector {
   /** Removes backend snapshots that no metadata record names (crash leftovers). */
   private async sweepBackendSnapshots(res: GCResult): Promise<void> {
     const names = (this.m.stmt('SELECT DISTINCT snapshotter FROM snapshots').all() as { snapshotter: string }[]).map((r) => r.snapshotter);
-    for (const name of new Set([...names, ...this.loadedBackends()])) {
+    for (const name of names) {
       const b = await this.backends(name);
       if (!b) continue;
       const known = new Set((this.m.stmt('SELECT bkey FROM snapshots WHERE snapshotter = ?').all(name) as { bkey: string }[]).map((r) => r.bkey));
@@ -390,10 +390,6 @@ export class GarbageCollector {
       }
       await b.cleanup?.({}).catch(() => undefined);
     }
-  }
-
-  private loadedBackends(): string[] {
-    return [];
   }
 }
 
