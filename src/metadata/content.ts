@@ -8,7 +8,6 @@
  * Deleting the last namespace's record of a blob removes the blob file in the
  * same write transaction (nothing else can reference it).
  */
-import { statSync } from 'node:fs';
 import * as digest from '../digest/index.js';
 import { alreadyExists, failedPrecondition, invalidArgument, isAlreadyExists, isNotFound, notFound, throwIfAborted } from '../errdefs/index.js';
 import * as filters from '../filters/index.js';
@@ -103,7 +102,7 @@ export class MetaContentStore implements Store {
         return true;
       }
       if (desc.digest) {
-        const size = this.backendSize(desc.digest);
+        const size = this.backend.blobSize(desc.digest);
         if (size !== undefined && (desc.size === 0 || desc.size === size)) {
           shared = true;
           desc.size = size;
@@ -166,15 +165,6 @@ export class MetaContentStore implements Store {
     await this.backend.abort(ctx, bref).catch((err) => {
       if (!isNotFound(err)) throw err;
     });
-  }
-
-  /** Size of a blob in the shared backend, or undefined. */
-  private backendSize(dgst: string): number | undefined {
-    try {
-      return statSize(this.backend.blobPath(dgst));
-    } catch {
-      return undefined;
-    }
   }
 
   /**
@@ -309,8 +299,4 @@ function rowInfo(r: ContentRow): Info {
 /** The backend ingest ref of (namespace, ref): namespaces cannot contain '/'. */
 function backendRef(ns: string, ref: string): string {
   return `${ns}/${ref}`;
-}
-
-function statSize(p: string): number {
-  return statSync(p).size;
 }
