@@ -26,7 +26,9 @@
 //   ts  [atimeSec, atimeNsec, mtimeSec, mtimeNsec]
 //   x   [name, Buffer, name, Buffer...]  extended attributes
 //   mode,dev  for MKNOD                  src  absolute source path (COPYUP, MKPARENT xattrs)
-//   xn,xv  SETXATTR name/value           q  TIMES: ignore a missing path
+//   xn,xv  SETXATTR name/value           q  TIMES: ignore a missing path;
+//                                        MKPARENT: an existing directory gets the metadata
+//   ts[3] (mtime nsec) may be UTIME_OMIT: the mtime is kept
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -684,10 +686,15 @@ class ApplySession : public Napi::ObjectWrap<ApplySession> {
           int e = errno;
           struct stat st {};
           if (e == EEXIST && ::fstatat(dfd, base.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
-            return true;  // raced into existence as a directory: keep it as is
+            // raced into existence as a directory: keep it as is, unless q
+            // (a deferred parent: the directory this apply made gets its metadata now)
+            if (!op.quiet) return true;
+            e = 0;
           }
-          f.set(e == EEXIST ? ENOTDIR : e, "mkdir", path);
-          return false;
+          if (e != 0) {
+            f.set(e == EEXIST ? ENOTDIR : e, "mkdir", path);
+            return false;
+          }
         }
         int fd = ::openat(dfd, base.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0) {
@@ -990,7 +997,7 @@ constexpr unsigned kFields[] = {
     0,
     F_DATA | F_META,             // OP_FILE
     F_META,                      // OP_MKDIR
-    F_META | F_SRC,              // OP_MKPARENT
+    F_META | F_SRC | F_QUIET,    // OP_MKPARENT
     F_META | F_TARGET,           // OP_SYMLINK (mode ignored)
     F_META | F_TARGET,           // OP_LINK
     F_META | F_DEV,              // OP_MKNOD

@@ -89,6 +89,7 @@ Napi::Error Failure::ToError(Napi::Env env) const {
 }
 
 void InitApply(Napi::Env env, Napi::Object exports);
+void InitReader(Napi::Env env, Napi::Object exports);
 
 namespace {
 
@@ -251,6 +252,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("mount", Napi::Function::New(env, Mount, "mount"));
   exports.Set("umount2", Napi::Function::New(env, Umount2, "umount2"));
   InitApply(env, exports);
+  InitReader(env, exports);
   return exports;
 }
 

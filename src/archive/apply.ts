@@ -63,8 +63,8 @@ import {
 } from '../errdefs/index.js';
 import { parse as parseDigest } from '../digest/index.js';
 import { lgetxattr, mkdev, native, S_IFBLK, S_IFCHR, S_IFIFO } from '../internal/sys.js';
-import { decompress, type Compression, type GzipBackend, type ZstdBackend } from './compression.js';
-import { openExecutor, type Executor, type Op, OpType, type Timespecs } from './ops.js';
+import { decompress, PREDIGEST, type Compression, type GzipBackend, type Predigest, type ZstdBackend } from './compression.js';
+import { openExecutor, type Executor, type Op, OpType, type Timespecs, UTIME_OMIT } from './ops.js';
 import { clean, join, rel, relBase, relDir, rootPath, split, type LookupResult } from './paths.js';
 import { TarReader, type TarHeader, type TarTime } from './tar.js';
 
@@ -81,6 +81,13 @@ export interface ApplyOptions {
    * directories their attributes.
    */
   lowerLookups?: boolean;
+  /**
+   * The lower directories, asked for only when a created parent needs a
+   * lower directory's attributes (lowerLookups must be false; parents unset).
+   * Lets a layer be applied into a staging directory while its lowers are
+   * still being unpacked: the apply waits only if it meets such a parent.
+   */
+  lazyParents?: () => Promise<string[]>;
   /** Keep the applier's own uid/gid instead of the archive's. */
   noSameOwner?: boolean;
   /** Non-fatal oddities containerd only logs (ignored xattrs, skipped devices). */
@@ -147,6 +154,8 @@ interface Node {
   /** Consulted by a path resolution (its change invalidates cached resolutions). */
   used?: boolean;
   children?: Set<string>;
+  /** A directory entry of this layer was applied here (a deferred parent keeps that metadata). */
+  explicit?: boolean;
 }
 
 interface LowerStat {
@@ -166,7 +175,7 @@ interface Meta {
 
 let userNS: boolean | undefined;
 /** containerd's userns.RunningInUserNS: devices cannot be created there. */
-function runningInUserNS(): boolean {
+export function runningInUserNS(): boolean {
   if (userNS === undefined) {
     try {
       const m = readFileSync('/proc/self/uid_map', 'utf8').trim().split(/\s+/);
@@ -228,9 +237,10 @@ function fsError(detail: string, err: unknown): DistError {
 class Applier {
   private readonly exec: Executor;
   private readonly merged: boolean;
-  private readonly lowers: string[];
-  private readonly lowerCache: Array<Map<string, LowerStat | null>>;
-  private readonly lowerLinks: Array<Map<string, string | null>>;
+  private lowers: string[];
+  private lowerCache: Array<Map<string, LowerStat | null>>;
+  private lowerLinks: Array<Map<string, string | null>>;
+  private lazyLowers: (() => Promise<string[]>) | undefined;
   private rootNode!: Node;
   private readonly nodes = new Map<string, Node>();
   private gen = 0;
@@ -238,6 +248,8 @@ class Applier {
   private rawUsed = false;
   private readonly unpacked = new Set<string>();
   private readonly dirs: Array<{ name: string; ts: Timespecs }> = [];
+  /** Parents created before lazy lowers were known: they get the lower info at the end. */
+  private readonly deferred: Array<{ r: string; node: Node }> = [];
 
   // batching
   private batch: Op[] = [];
@@ -263,6 +275,22 @@ class Applier {
     this.merged = this.lowers.length > 0 && opts.lowerLookups !== false;
     this.lowerCache = this.lowers.map(() => new Map());
     this.lowerLinks = this.lowers.map(() => new Map());
+    if (opts.lazyParents) {
+      if (this.merged || opts.parents?.length) throw invalidArgument('apply: lazyParents needs lowerLookups: false and no parents');
+      this.lazyLowers = opts.lazyParents;
+    }
+  }
+
+  /** Whether there are lower directories (loading lazy ones on first use). */
+  private async hasLowers(): Promise<boolean> {
+    if (this.lazyLowers) {
+      const get = this.lazyLowers;
+      this.lazyLowers = undefined;
+      this.lowers = (await get()).map((p) => Buffer.from(resolve(p)).toString('latin1'));
+      this.lowerCache = this.lowers.map(() => new Map());
+      this.lowerLinks = this.lowers.map(() => new Map());
+    }
+    return this.lowers.length > 0;
   }
 
   private warn(msg: string): void {
@@ -623,13 +651,16 @@ class Applier {
       if (n.kind === Kind.Other || n.whiteout) {
         throw fsError(`mkparent ${show(cur)}`, Object.assign(enotdir(this.full(cur)), { syscall: 'mkparent' }));
       }
-      const info = this.lowers.length ? await this.lowerDirInfo(cur) : {};
+      // Lazy lowers: the parent is made now, its lower info comes at the end.
+      const defer = this.lazyLowers !== undefined;
+      const info = !defer && this.lowers.length ? await this.lowerDirInfo(cur) : {};
       if (this.opts.noSameOwner) {
         delete info.u;
         delete info.g;
       }
       this.push({ t: OpType.Mkparent, p: cur, ...info });
       const nn: Node = { kind: Kind.Dir, upper: true, fresh: true, lowers: n.kind === Kind.Dir ? n.lowers : [] };
+      if (defer) this.deferred.push({ r: cur, node: nn });
       this.setNode(P, cur, nn);
       P = nn;
     }
@@ -710,6 +741,7 @@ class Applier {
       case '5': {
         const old = this.nodes.get(path) ?? (await this.child(P, path));
         this.push({ t: OpType.Mkdir, p: path, ...m });
+        old.explicit = true;
         if (!(old.kind === Kind.Dir && old.upper)) {
           // a new, empty directory (whatever was there is removed first)
           const lowers = P.opaque ? [] : await this.lowerDirs(P.lowers, path);
@@ -859,6 +891,32 @@ class Applier {
     if (f.meta.x) op.x = f.meta.x;
   }
 
+  /**
+   * Deferred parents (lazyParents): what containerd's mkparent would have
+   * given them at creation — owner, mode, xattrs and atime of the lower
+   * directory. The mtime stays: the entries created in them since changed it,
+   * as they would have after mkparent. Skipped where the layer replaced the
+   * directory or gave it its own entry.
+   */
+  private async finishDeferred(): Promise<void> {
+    const live = this.deferred.filter(({ r, node }) => this.nodes.get(r) === node && !node.explicit);
+    if (!live.length || !(await this.hasLowers())) return;
+    for (const { r, node } of live) {
+      const info = await this.lowerDirInfo(r);
+      if (!info.ts) continue; // no lower directory there: 0755 as made
+      if (this.opts.noSameOwner) {
+        delete info.u;
+        delete info.g;
+      }
+      this.name = r;
+      // nothing made inside (an opaque marker only sets an xattr): the lower mtime stands too
+      const made = [...(node.children ?? [])].some((c) => this.nodes.get(`${r}/${c}`)?.upper);
+      const ts: Timespecs = made ? [info.ts[0], info.ts[1], 0, UTIME_OMIT] : info.ts;
+      this.push({ t: OpType.Mkparent, p: r, ...info, ts, q: true });
+      if (this.batchFull) await this.submit();
+    }
+  }
+
   /** Directory times, after everything else (containerd resolves each name again). */
   private async finishDirs(): Promise<void> {
     for (const d of this.dirs) {
@@ -873,6 +931,9 @@ class Applier {
   async run(stream: Readable, algorithm: string): Promise<ApplyResult> {
     const signal = this.opts.signal;
     const hash = createHash(algorithm);
+    // bytes the decompressor digests as it reads them are not hashed twice
+    const pre = (stream as Readable & { [PREDIGEST]?: Predigest })[PREDIGEST];
+    let hashing: boolean | undefined;
     let size = 0;
     const tr = new TarReader();
     try {
@@ -881,7 +942,8 @@ class Applier {
         if (signal?.aborted) throw canceled('apply: operation canceled', signal.reason);
         if (this.failure) throw this.failure;
         const chunk: Buffer = typeof c === 'string' ? Buffer.from(c) : c;
-        hash.update(chunk);
+        hashing ??= !(pre?.active && pre.algorithm === algorithm);
+        if (hashing) hash.update(chunk);
         size += chunk.length;
         if (tr.done) continue; // drain what follows the end-of-archive marker
         tr.push(chunk);
@@ -900,6 +962,7 @@ class Applier {
       }
       if (signal?.aborted) throw canceled('apply: operation canceled', signal.reason);
       tr.end();
+      await this.finishDeferred();
       await this.finishDirs();
       await this.flush();
       if (this.failure) throw this.failure;
@@ -916,6 +979,10 @@ class Applier {
       throw err;
     }
     await this.exec.close();
+    if (hashing === false) {
+      if (!pre?.value) throw unknown('apply: the decompressor gave no digest');
+      return { diffID: `${algorithm}:${pre.value}`, size };
+    }
     return { diffID: `${algorithm}:${hash.digest('hex')}`, size };
   }
 }
@@ -970,6 +1037,7 @@ export async function applyLayer(root: string, compressed: Readable, opts: Apply
   const algorithm = opts.expectedDiffID ? parseDigest(opts.expectedDiffID).algorithm : 'sha256';
   let compression: Compression = 'none';
   const plain = decompress(compressed, {
+    digest: algorithm,
     mediaType: opts.mediaType,
     signal: opts.signal,
     gzip: opts.gzip,

@@ -28,7 +28,11 @@ export const enum OpType {
   File = 1,
   /** Directory entry: create, or keep an existing directory; then metadata. */
   Mkdir = 2,
-  /** Missing parent directory: mkdir 0755, or the copied info of a lower directory (u,g,md,ts,src for xattrs). */
+  /**
+   * Missing parent directory: mkdir 0755, or the copied info of a lower
+   * directory (u,g,md,ts,src for xattrs). With q, an existing directory gets
+   * that info too (a parent whose lower info came later).
+   */
   Mkparent = 3,
   Symlink = 4,
   /** Hard link p → tg (both relative to the root). */
@@ -45,6 +49,9 @@ export const enum OpType {
   /** Copy a lower layer's object (src, absolute) to p with its metadata (overlay copy-up). */
   CopyUp = 11,
 }
+
+/** As ts[3] (mtime nsec): leave the mtime as it is (utimensat's UTIME_OMIT). */
+export const UTIME_OMIT = (1 << 30) - 2;
 
 export type Timespecs = [atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number];
 
@@ -227,7 +234,11 @@ class JsExecutor implements Executor {
     if (op.x || op.md !== undefined) st = await fsp.lstat(P);
     if (op.x) await this.setXattrs(op, path, !!st && (st.isFile() || st.isDirectory()));
     if (op.md !== undefined && st && !st.isSymbolicLink()) await fsp.chmod(P, op.md);
-    if (op.ts) await fsp.lutimes(P, toSeconds(op.ts[0], op.ts[1]), toSeconds(op.ts[2], op.ts[3]));
+    if (op.ts) {
+      // UTIME_OMIT as mtime nsec: keep the mtime (fs.lutimes has no omit)
+      const m = op.ts[3] === UTIME_OMIT ? (await fsp.lstat(P)).mtimeMs / 1000 : toSeconds(op.ts[2], op.ts[3]);
+      await fsp.lutimes(P, toSeconds(op.ts[0], op.ts[1]), m);
+    }
   }
 
   /**
@@ -349,8 +360,8 @@ class JsExecutor implements Executor {
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
           const st = await fsp.lstat(B(path));
-          if (st.isDirectory()) return;
-          throw errno('ENOTDIR', 'mkdir', path, 'not a directory');
+          if (!st.isDirectory()) throw errno('ENOTDIR', 'mkdir', path, 'not a directory');
+          if (!op.q) return;
         }
         await this.pathMeta({ ...op, md: op.md ?? 0o755 }, path);
         if (op.src) await this.copyXattrs(op.src, path);

@@ -8,16 +8,31 @@
  * Content is read through the given Provider, so a pull can pass one that
  * waits for blobs still downloading: a layer starts unpacking as soon as it
  * and its parent snapshot are ready.
+ *
+ * overlayfs, applied on this machine: layers go side by side. An upperdir
+ * does not depend on its lowers' contents (names resolve in the upperdir
+ * alone, as containerd's upperdir path does), so layer i is applied into a
+ * parentless staging snapshot while layer i-1 is still unpacking; once i-1 is
+ * committed, layer i's real snapshot is prepared on it, the staged entries are
+ * renamed into its upperdir and it is committed. Only a parent the layer
+ * creates implicitly needs the lowers (their attributes): the apply waits for
+ * them there. One staged apply runs beside the layer in front.
  */
 import { randomBytes } from 'node:crypto';
+import { readdir, rename } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { applyToMounts } from '../diff/apply.js';
+import { applyLayer, runningInUserNS } from '../archive/apply.js';
+import { applyToMounts, directTarget } from '../diff/apply.js';
+import { LocalApplier } from '../diff/local.js';
 import type { Descriptor, Provider } from '../content/types.js';
-import { failedPrecondition, invalidArgument, isAlreadyExists, isNotFound } from '../errdefs/index.js';
+import { failedPrecondition, invalidArgument, isAlreadyExists, isCanceled, isNotFound } from '../errdefs/index.js';
 import { chainIDs } from '../images/chainid.js';
 import { manifest as imageManifest } from '../images/helpers.js';
 import { readImageConfig } from '../images/manifest.js';
 import type { Ctx } from '../internal/context.js';
+import { createLimiter } from '../internal/limiter.js';
+import { lgetxattr, lsetxattr } from '../internal/sys.js';
+import type { Mount } from '../mount/types.js';
 import type { MatchComparer } from '../platforms/index.js';
 import type { Event } from '../progress/index.js';
 import { withLease, type Services } from '../services/types.js';
@@ -35,6 +50,11 @@ export interface UnpackOptions {
    * when layers are applied locally (embedded services).
    */
   claimStream?: (desc: Descriptor) => Readable | undefined;
+  /**
+   * Apply overlay layers side by side through staging snapshots (default:
+   * when layers are applied on this machine into `overlayfs`).
+   */
+  parallel?: boolean;
 }
 
 export interface UnpackResult {
@@ -45,6 +65,8 @@ export interface UnpackResult {
 }
 
 export const LABEL_UNCOMPRESSED = 'containerd.io/uncompressed';
+
+const OVERLAY_OPAQUE_XATTR = 'trusted.overlay.opaque';
 
 export async function unpackImage(svc: Services, ctx: Ctx, target: Descriptor, opts: UnpackOptions): Promise<UnpackResult> {
   return withLease(svc, ctx, async (lctx) => {
@@ -60,51 +82,142 @@ export async function unpackImage(svc: Services, ctx: Ctx, target: Descriptor, o
     });
     const diffIDs = config.rootfs?.diff_ids ?? [];
     if (diffIDs.length !== m.layers.length) {
+      await early?.discard();
       throw invalidArgument(`mismatched image rootfs and manifest layers: ${diffIDs.length} diff ids, ${m.layers.length} layers`);
     }
     const chain = chainIDs(diffIDs);
+    const exists = (i: number) =>
+      sn.stat(lctx, chain[i]).then(
+        () => true,
+        (err) => {
+          if (isNotFound(err)) return false;
+          throw err;
+        },
+      );
+    const rowOf = (i: number) => `unpack-${m.layers[i].digest}`;
+    const labelLayer = (i: number) =>
+      svc.content.update(lctx, { digest: m.layers[i].digest, labels: { [LABEL_UNCOMPRESSED]: diffIDs[i] } }, [`labels.${LABEL_UNCOMPRESSED}`]);
+
+    // Layers already unpacked: a chain ID names the whole stack below it.
+    let k = 0;
+    while (k < m.layers.length && (await exists(k).catch(async (err) => {
+      await early?.discard();
+      throw err;
+    }))) {
+      if (k === 0) await early?.discard();
+      progress({ ref: rowOf(k), state: 'exists' });
+      k++;
+    }
+
+    const ac = new AbortController();
+    const signal = lctx.signal ? AbortSignal.any([lctx.signal, ac.signal]) : ac.signal;
+    const c2: Ctx = { ...lctx, signal };
+    const staged = (opts.parallel ?? (svc.diff instanceof LocalApplier && opts.snapshotter === 'overlayfs')) && !runningInUserNS();
+    const slot = createLimiter(1);
     let applied = 0;
-    let parent: string | undefined;
-    for (let i = 0; i < m.layers.length; i++) {
+
+    /** Layer i into its snapshot on chain[i-1] (committed): the early copy, or the Diff service. */
+    const direct = async (i: number): Promise<void> => {
       const layer = m.layers[i];
-      const row = `unpack-${layer.digest}`;
-      const exists = await sn.stat(lctx, chain[i]).then(() => true, (err) => {
-        if (isNotFound(err)) return false;
-        throw err;
-      });
-      if (exists) {
+      if (await exists(i)) {
         if (i === 0) await early?.discard();
-        progress({ ref: row, state: 'exists' });
-        parent = chain[i];
-        continue;
+        progress({ ref: rowOf(i), state: 'exists' });
+        return;
       }
       if (i === 0 && early) {
-        progress({ ref: row, state: 'unpacking', total: layer.size });
+        progress({ ref: rowOf(i), state: 'unpacking', total: layer.size });
         if (await early.finish(diffIDs[0], chain[0], provider)) {
-          await svc.content.update(lctx, { digest: layer.digest, labels: { [LABEL_UNCOMPRESSED]: diffIDs[0] } }, [`labels.${LABEL_UNCOMPRESSED}`]);
-          progress({ ref: row, state: 'done', offset: layer.size, total: layer.size });
+          await labelLayer(0);
+          progress({ ref: rowOf(i), state: 'done', offset: layer.size, total: layer.size });
           applied++;
-          parent = chain[0];
-          continue;
+          return;
         }
         // The live copy broke (or the blob was there already): apply the committed blob.
       }
       // Wait for the blob (a pull may still be downloading it).
-      await (await provider.readerAt(lctx, layer)).close();
-      progress({ ref: row, state: 'unpacking', total: layer.size });
+      await (await provider.readerAt(c2, layer)).close();
+      progress({ ref: rowOf(i), state: 'unpacking', total: layer.size });
       const key = `extract-${randomBytes(6).toString('base64url')} ${chain[i]}`;
-      const mounts = await sn.prepare(lctx, key, parent);
+      const mounts = await sn.prepare(c2, key, i > 0 ? chain[i - 1] : undefined);
       try {
-        await svc.diff.apply(lctx, layer, mounts, { expectedDiffID: diffIDs[i] });
-        await sn.commit(lctx, chain[i], key);
+        await svc.diff.apply(c2, layer, mounts, { expectedDiffID: diffIDs[i] });
+        await sn.commit(c2, chain[i], key);
       } catch (err) {
         await sn.remove(lctx, key).catch(() => undefined);
         if (!isAlreadyExists(err)) throw err; // another unpack committed the same chain meanwhile
       }
-      await svc.content.update(lctx, { digest: layer.digest, labels: { [LABEL_UNCOMPRESSED]: diffIDs[i] } }, [`labels.${LABEL_UNCOMPRESSED}`]);
-      progress({ ref: row, state: 'done', offset: layer.size, total: layer.size });
+      await labelLayer(i);
+      progress({ ref: rowOf(i), state: 'done', offset: layer.size, total: layer.size });
       applied++;
-      parent = chain[i];
+    };
+
+    /** Layer i applied into a staging snapshot while `below` (layers < i) completes; then moved and committed. */
+    const stagedLayer = async (i: number, below: Promise<void>): Promise<void> => {
+      const layer = m.layers[i];
+      const rand = randomBytes(6).toString('base64url');
+      const stageKey = `extract-${rand} staged ${chain[i]}`;
+      const key = `extract-${rand} ${chain[i]}`;
+      let finalMounts: Promise<Mount[]> | undefined;
+      const final = () => (finalMounts ??= below.then(() => sn.prepare(c2, key, chain[i - 1])));
+      let stagedDir: string | undefined;
+      let stagedCreated = false;
+      try {
+        // Slots are asked for in layer order (synchronously, before any await):
+        // an apply waiting on lower layers never holds a slot one of them needs.
+        const present = await slot(async () => {
+          if (await exists(i)) return true;
+          const ra = await provider.readerAt(c2, layer); // waits for the download
+          try {
+            progress({ ref: rowOf(i), state: 'unpacking', total: layer.size });
+            const t = directTarget(await sn.prepare(c2, stageKey));
+            stagedCreated = true;
+            if (!t || t.overlay) throw failedPrecondition(`unpack: staging snapshot for ${chain[i]} is not a plain directory`);
+            stagedDir = t.root;
+            await applyLayer(t.root, ra.stream({ signal }), {
+              mediaType: layer.mediaType,
+              expectedDiffID: diffIDs[i],
+              signal,
+              overlayWhiteouts: true,
+              lowerLookups: false,
+              lazyParents: async () => directTarget(await final())?.parents ?? [],
+            });
+            return false;
+          } finally {
+            await ra.close();
+          }
+        }, signal);
+        if (present) {
+          await below;
+          progress({ ref: rowOf(i), state: 'exists' });
+          return;
+        }
+        const t = directTarget(await final());
+        if (!t?.overlay) throw failedPrecondition(`unpack: snapshotter ${opts.snapshotter} gave no overlay upperdir for ${chain[i]}`);
+        await moveEntries(stagedDir!, t.root);
+        await sn.commit(c2, chain[i], key);
+      } catch (err) {
+        if (finalMounts) await finalMounts.then(() => sn.remove(lctx, key)).catch(() => undefined);
+        if (!isAlreadyExists(err)) throw err; // another unpack committed the same chain meanwhile
+      } finally {
+        if (stagedCreated) await sn.remove(lctx, stageKey).catch(() => undefined);
+      }
+      await labelLayer(i);
+      progress({ ref: rowOf(i), state: 'done', offset: layer.size, total: layer.size });
+      applied++;
+    };
+
+    const tasks: Promise<void>[] = [];
+    for (let i = k; i < m.layers.length; i++) {
+      const below = tasks[tasks.length - 1] ?? Promise.resolve();
+      const t = staged && i > k ? stagedLayer(i, below) : below.then(() => direct(i));
+      t.catch((err) => ac.abort(err));
+      tasks.push(t);
+    }
+    const settled = await Promise.allSettled(tasks);
+    const failures = settled.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+    if (failures.length) {
+      if (k === 0) await early?.discard();
+      throw failures.find((e) => !isCanceled(e)) ?? failures[0];
     }
     const top = chain[chain.length - 1] ?? '';
     if (top) {
@@ -113,6 +226,21 @@ export async function unpackImage(svc: Services, ctx: Ctx, target: Descriptor, o
     }
     return { chainID: top, applied, layers: m.layers.length };
   });
+}
+
+/**
+ * Renames every entry of a staging upper directory into the (new, empty)
+ * upperdir, and its opaque marker (a layer's top-level `.wh..wh..opq`).
+ * Names are moved as bytes; same file system, so nothing is copied.
+ */
+async function moveEntries(from: string, to: string): Promise<void> {
+  const f = Buffer.from(`${from}/`);
+  const t = Buffer.from(`${to}/`);
+  for (const name of await readdir(Buffer.from(from), { encoding: 'buffer' })) {
+    await rename(Buffer.concat([f, name]), Buffer.concat([t, name]));
+  }
+  const opaque = await lgetxattr(from, OVERLAY_OPAQUE_XATTR).catch(() => undefined);
+  if (opaque) await lsetxattr(to, OVERLAY_OPAQUE_XATTR, opaque);
 }
 
 /**

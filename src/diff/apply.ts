@@ -6,8 +6,12 @@
  * Fast paths, as containerd's Linux applier: a single `bind` mount is applied
  * straight into its source directory; a single `overlay` mount with an
  * upperdir is applied into the upperdir, writing overlay whiteouts (0/0 char
- * devices, trusted.overlay.opaque) and resolving hardlinks and lookups
- * through the lowerdirs. Anything else is mounted on a temporary directory.
+ * devices, trusted.overlay.opaque). As containerd 1.6's upperdir path, names
+ * are resolved in the upperdir alone (a lower layer's symlink is not followed,
+ * a hard link to a lower file fails) and the lowerdirs only lend their
+ * attributes to parents the layer creates implicitly; so an upperdir does not
+ * depend on its lowers' contents and layers can be applied side by side.
+ * Anything else is mounted on a temporary directory.
  */
 import type { Readable } from 'node:stream';
 import { applyLayer } from '../archive/apply.js';
@@ -47,7 +51,14 @@ export function directTarget(mounts: Mount[]): { root: string; parents?: string[
 export async function applyToMounts(mounts: Mount[], layer: Readable, opts: ApplyOptions): Promise<Descriptor> {
   const direct = directTarget(mounts);
   const run = (root: string, parents?: string[], overlay = false) =>
-    applyLayer(root, layer, { mediaType: opts.mediaType, expectedDiffID: opts.expectedDiffID, signal: opts.signal, overlayWhiteouts: overlay, parents });
+    applyLayer(root, layer, {
+      mediaType: opts.mediaType,
+      expectedDiffID: opts.expectedDiffID,
+      signal: opts.signal,
+      overlayWhiteouts: overlay,
+      parents,
+      lowerLookups: false,
+    });
   const r = direct ? await run(direct.root, direct.parents, direct.overlay) : await withTempMount(mounts, (dir) => run(dir));
   return { mediaType: MediaTypeLayerUncompressed, digest: r.diffID, size: r.size };
 }

@@ -37,6 +37,18 @@ export interface NativeAddon {
   umount2(target: PathArg, flags: number): Promise<void>;
   /** root: path of the directory ops are relative to; ops' paths are byte strings (see native/src/apply.cc). */
   ApplySession: new (root: PathArg, threads?: number) => NativeApplySession;
+  /** A pipe: [readFd, writeFd], both close-on-exec, grown to 1 MiB when allowed. */
+  pipe(): [number, number];
+  /** Reads fd (owned) in large chunks off the main thread, digesting every byte with alg (see native/src/reader.cc). */
+  PipeReader: new (fd: number, alg?: string) => NativePipeReader;
+}
+
+export interface NativePipeReader {
+  /** Fills buf until full or end of input; resolves the byte count (0 at the end). */
+  read(buf: Buffer): Promise<number>;
+  /** Hex digest of every byte read so far. */
+  digest(): string;
+  close(): void;
 }
 
 // mount(2) flags

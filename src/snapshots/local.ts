@@ -98,7 +98,11 @@ export abstract class LocalSnapshotter implements Snapshotter {
     throwIfAborted(ctx.signal);
     const { id, info, usage } = this.ms.view((tx) => tx.getInfo(key));
     if (info.kind === 'active') return diskUsage([this.usageDir(id)], ctx.signal);
-    return usage;
+    if (usage.size >= 0) return usage;
+    // Measured on first use: a committed snapshot's directory no longer changes.
+    const measured = await diskUsage([this.usageDir(id)], ctx.signal);
+    await this.ms.update(ctx, async (tx) => tx.setUsage(id, measured));
+    return measured;
   }
 
   async mounts(ctx: Ctx, key: string): Promise<Mount[]> {
@@ -136,12 +140,12 @@ export abstract class LocalSnapshotter implements Snapshotter {
 
   async commit(ctx: Ctx, name: string, key: string, opts?: SnapshotOpts): Promise<void> {
     await this.ms.update(ctx, async (tx) => {
-      const { id, info } = tx.getInfo(key);
+      const { info } = tx.getInfo(key);
       if (tx.exists(name)) throw prefixError('failed to commit snapshot', alreadyExists(`committed snapshot ${name}`));
       if (info.kind !== 'active') throw prefixError('failed to commit snapshot', failedPrecondition(`snapshot "${key}" is not active`));
-      const usage = await diskUsage([this.usageDir(id)], ctx.signal);
       try {
-        tx.commitActive(key, name, usage, opts);
+        // Usage is measured on first use, not here: a commit stays O(1) in the tree's size.
+        tx.commitActive(key, name, undefined, opts);
       } catch (err) {
         throw prefixError('failed to commit snapshot', err);
       }

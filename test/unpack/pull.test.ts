@@ -126,8 +126,24 @@ async function snapshots(svc: Embedded, sn: string): Promise<Info[]> {
   return out;
 }
 
-/** The facts every unpack of the tricky image must show (merged view). */
-function checkTricky(out: string): void {
+/**
+ * Where overlayfs and a plain directory differ for the tricky image: layer 3
+ * writes linkdir/f2 below layer 2's symlink linkdir -> realdir. A plain
+ * directory (native, rootfs) follows the symlink; an overlay upperdir, as in
+ * containerd 1.6, resolves names in the upper alone and makes linkdir a
+ * directory.
+ */
+const SYMLINK_EDGE = new Set(['linkdir', 'linkdir/f2', 'realdir/f2']);
+
+function withoutSymlinkEdge(out: string): string {
+  return out
+    .split('\n')
+    .filter((l) => !SYMLINK_EDGE.has(l.split('\t')[0]))
+    .join('\n');
+}
+
+/** The facts every unpack of the tricky image must show; overlay: as containerd's overlayfs unpacks it. */
+function checkTricky(out: string, overlay = false): void {
   const t = byPath(out);
   const has = (p: string, ...parts: string[]) => {
     const l = t.get(p);
@@ -151,9 +167,15 @@ function checkTricky(out: string): void {
   has('bin/tool-hl', 'nlink=2', 'group=bin/tool');
   assert.ok(hl.includes('nlink=2'));
   has('etc/added-hl', 'nlink=2', 'group=etc/added');
-  has('linkdir', 'symlink', 'target=realdir');
-  has('realdir/f2', 'file'); // written through the symlinked dir
-  gone('linkdir/f2');
+  if (overlay) {
+    has('linkdir', 'dir'); // the upper's own directory hides the lower symlink
+    has('linkdir/f2', 'file');
+    gone('realdir/f2');
+  } else {
+    has('linkdir', 'symlink', 'target=realdir');
+    has('realdir/f2', 'file'); // written through the symlinked dir
+    gone('linkdir/f2');
+  }
   has('abslink', 'symlink', 'target=/etc/motd');
   has('dangling', 'symlink', 'target=/no/such/target');
   // modes, owners, special files, xattrs, times
@@ -205,7 +227,7 @@ for (const sn of SNAPSHOTTERS) {
       assert.deepEqual(infos.map((i) => [i.name, i.parent ?? '', i.kind]).sort(), chain.map((c, i) => [c, i ? chain[i - 1] : '', 'committed']).sort());
 
       const viaSnapshot = await snapshotOracle(svc, sn, chain[2], ...SINCE);
-      checkTricky(viaSnapshot);
+      checkTricky(viaSnapshot, sn === 'overlayfs');
 
       // dist rootfs (plain directory): the same tree; directory mtimes may
       // differ only where overlayfs made an implicit parent in an upper layer
@@ -214,7 +236,8 @@ for (const sn of SNAPSHOTTERS) {
       await exportRootfs(svc, ctx, r.image.target, join(t.dir, 'rootfs'), { platform: platformMatcher({}) });
       const viaRootfs = await oracle(join(t.dir, 'rootfs'), ...SINCE);
       checkTricky(viaRootfs);
-      assert.equal(withoutDirMtimes(viaRootfs), withoutDirMtimes(viaSnapshot));
+      assert.equal(withoutSymlinkEdge(withoutDirMtimes(viaRootfs)), withoutSymlinkEdge(withoutDirMtimes(viaSnapshot)));
+      if (sn === 'native') assert.equal(withoutDirMtimes(viaRootfs), withoutDirMtimes(viaSnapshot));
 
       // re-pull: no blob downloaded, no layer applied, the same snapshots
       const c2 = counting(resolver);
@@ -245,7 +268,7 @@ for (const sn of SNAPSHOTTERS) {
   });
 }
 
-test('pull: Docker schema2 manifest (gzip + uncompressed layers), both snapshotters agree', { skip }, async () => {
+test('pull: Docker schema2 manifest (gzip + uncompressed layers), both snapshotters agree but on the lower-symlink edge', { skip }, async () => {
   const { svc } = await freshRoot();
   try {
     const outs: string[] = [];
@@ -256,11 +279,12 @@ test('pull: Docker schema2 manifest (gzip + uncompressed layers), both snapshott
       const chain = chainID(trickyDocker.layers.map((l) => l.diffID));
       assert.equal(r.unpack?.chainID, chain);
       const out = await snapshotOracle(svc, sn, chain);
-      checkTricky(out);
+      checkTricky(out, sn === 'overlayfs');
       outs.push(out);
     }
-    // overlayfs and native differ at most in directory mtimes (implicit parents in upper layers)
-    assert.equal(withoutDirMtimes(outs[0]), withoutDirMtimes(outs[1]));
+    // overlayfs and native differ at most in directory mtimes (implicit parents
+    // in upper layers) and where a lower symlink was written below
+    assert.equal(withoutSymlinkEdge(withoutDirMtimes(outs[0])), withoutSymlinkEdge(withoutDirMtimes(outs[1])));
   } finally {
     await svc.close();
   }
@@ -337,10 +361,10 @@ test('CLI: dist pull, images mount, rootfs and re-pull', { skip }, async () => {
     const u = await dist(['--root', root, 'images', 'unmount', '--snapshotter', 'overlayfs', mnt]);
     assert.equal(u.code, 0, u.stderr);
   }
-  checkTricky(viaMount);
+  checkTricky(viaMount, true);
   const rf = await dist(['--root', root, 'rootfs', ref, join(t.dir, 'rootfs')]);
   assert.equal(rf.code, 0, rf.stderr);
-  assert.equal(withoutDirMtimes(await oracle(join(t.dir, 'rootfs'))), withoutDirMtimes(viaMount));
+  assert.equal(withoutSymlinkEdge(withoutDirMtimes(await oracle(join(t.dir, 'rootfs')))), withoutSymlinkEdge(withoutDirMtimes(viaMount)));
   const again = await dist(['--root', root, 'pull', '--plain-http', '--snapshotter', 'overlayfs', ref]);
   assert.equal(again.code, 0, again.stderr);
   assert.match(again.stdout, /\(0 of 3 layers applied, overlayfs\)/);

@@ -21,4 +21,4 @@ export { RegistryError, isUnauthorized, findRegistryError, MAX_ERROR_BODY, type 
 export { type RetryOptions } from './request.js';
 export { dockerCredentials, loadDockerConfig, credentialsFromAuths, dockerConfigDir, DOCKER_HUB_AUTH_KEY } from './config.js';
 export { MediaType, isManifestType, DEFAULT_MAX_MANIFEST_SIZE } from './base.js';
-export { createLimiter, type Limiter } from './limiter.js';
+export { createLimiter, type Limiter } from '../../internal/limiter.js';

@@ -11,8 +11,8 @@
  *
  * `index=off` is added when the kernel knows the option (with many layers
  * sharing lowers, the inode index would tie a lower to one overlay).
- * Usage of an active snapshot is measured on its `fs`; a committed one
- * reports what was measured at commit.
+ * Usage of an active snapshot is measured on its `fs`; a committed one is
+ * measured once, on first use, and stored.
  */
 import { existsSync } from 'node:fs';
 import { chmod, lchown, mkdir, stat } from 'node:fs/promises';

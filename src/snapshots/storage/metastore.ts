@@ -1,7 +1,7 @@
 /**
  * The metastore of a local snapshotter (containerd's snapshots/storage, with
  * SQLite in place of bolt): names, kinds, parentage, labels, times and the
- * usage recorded at commit, in `<root>/metadata.db`.
+ * usage of committed snapshots (measured on first use), in `<root>/metadata.db`.
  *
  * Each snapshot row has a numeric id that never gets reused (AUTOINCREMENT);
  * drivers name their on-disk directory after it. Committing keeps the id, so
@@ -213,9 +213,10 @@ export class Transaction {
 
   /**
    * Turns active `key` into committed `name` (same id and parent, new
-   * created/updated times, labels from opts only, usage recorded).
+   * created/updated times, labels from opts only, usage recorded; undefined:
+   * not measured yet, stored as -1 until setUsage).
    */
-  commitActive(key: string, name: string, usage: Usage, opts: SnapshotOpts = {}): string {
+  commitActive(key: string, name: string, usage: Usage | undefined, opts: SnapshotOpts = {}): string {
     this.mustWrite();
     checkKey('name', name);
     if (this.exists(name)) throw alreadyExists(`committed snapshot ${name}`);
@@ -224,8 +225,14 @@ export class Transaction {
     if (r.kind !== 'active') throw failedPrecondition(`snapshot "${key}" is not active`);
     const t = now().toString();
     this.stmt(`UPDATE snapshots SET key = ?, kind = 'committed', labels = ?, created = ?, updated = ?, size = ?, inodes = ? WHERE id = ?`)
-      .run(name, JSON.stringify(cleanLabels(opts.labels)), t, t, usage.size, usage.inodes, r.id);
+      .run(name, JSON.stringify(cleanLabels(opts.labels)), t, t, usage?.size ?? -1, usage?.inodes ?? -1, r.id);
     return String(r.id);
+  }
+
+  /** Records the usage of a committed snapshot measured after its commit. */
+  setUsage(id: string, usage: Usage): void {
+    this.mustWrite();
+    this.stmt(`UPDATE snapshots SET size = ?, inodes = ? WHERE id = ? AND kind = 'committed'`).run(usage.size, usage.inodes, Number(id));
   }
 
   /** id → key of every snapshot. */

@@ -3,7 +3,7 @@
  * once; the rest wait in FIFO order. A waiting call whose signal aborts is
  * dropped with Canceled.
  */
-import { canceled } from '../../errdefs/index.js';
+import { canceled } from '../errdefs/index.js';
 
 export type Limiter = <T>(fn: () => Promise<T>, signal?: AbortSignal) => Promise<T>;
 
