@@ -257,6 +257,11 @@ class Applier {
   private batchBytes = 0;
   private batchSeq = 0;
   private tail: Promise<void> = Promise.resolve();
+  /** Batches the executor finished (they run in submission order). */
+  private batchesDone = 0;
+  /** Parsed input chunks waiting for the batch that was open then to finish, to be recycled. */
+  private chunksHeld: Array<{ ab: ArrayBufferLike; seq: number }> = [];
+  private recycle: ((ab: ArrayBufferLike) => void) | undefined;
   private queued: Array<Promise<void>> = [];
   private failure: unknown;
 
@@ -355,6 +360,8 @@ class Applier {
       return this.exec.run(ops).then(
         () => {
           if (stats) stats.executorMs += performance.now() - t0;
+          this.batchesDone++;
+          this.releaseChunks();
         },
         (err: unknown) => {
           const i = (err as { opIndex?: number })?.opIndex;
@@ -372,6 +379,14 @@ class Applier {
         this.failure ??= err;
       },
     );
+  }
+
+  /** Hands back input chunks no op still points into (their batch is on disk). */
+  private releaseChunks(): void {
+    const held = this.chunksHeld;
+    let i = 0;
+    while (i < held.length && held[i]!.seq < this.batchesDone) this.recycle?.(held[i++]!.ab);
+    if (i) held.splice(0, i);
   }
 
   /** Submits and applies backpressure: at most MAX_QUEUED batches outstanding. */
@@ -942,7 +957,10 @@ class Applier {
         if (signal?.aborted) throw canceled('apply: operation canceled', signal.reason);
         if (this.failure) throw this.failure;
         const chunk: Buffer = typeof c === 'string' ? Buffer.from(c) : c;
-        hashing ??= !(pre?.active && pre.algorithm === algorithm);
+        if (hashing === undefined) {
+          hashing = !(pre?.active && pre.algorithm === algorithm);
+          if (pre?.active) this.recycle = pre.recycle;
+        }
         if (hashing) hash.update(chunk);
         size += chunk.length;
         if (tr.done) continue; // drain what follows the end-of-archive marker
@@ -957,6 +975,8 @@ class Applier {
           }
           if (this.batchFull) await this.submit();
         }
+        // the chunk is parsed: what points into it is in the open batch or earlier ones
+        if (this.recycle) this.chunksHeld.push({ ab: chunk.buffer, seq: this.batchSeq });
         // keep the executor busy while waiting for input
         if (this.queued.length === 0) this.submitNow();
       }

@@ -148,7 +148,15 @@ export interface Predigest {
   algorithm: string;
   active?: boolean;
   value?: string;
+  /**
+   * While active: hands an output chunk's memory (its `.buffer`) back for
+   * reuse. The caller promises to hold no view of it any more.
+   */
+  recycle?: (ab: ArrayBufferLike) => void;
 }
+
+/** Free output chunks kept for reuse per decompressor. */
+const POOL_MAX = 8;
 
 /**
  * Streams input through `tool args…` (stdin → stdout). Errors: spawn failure,
@@ -167,7 +175,13 @@ async function* childFilter(tool: string, args: string[], input: AsyncIterable<B
     if (fds) closeSync(fds[1]);
   }
   const reader = fds ? new native!.PipeReader(fds[0], pre?.algorithm) : undefined;
-  if (reader && pre) pre.active = true;
+  const free: ArrayBufferLike[] = [];
+  if (reader && pre) {
+    pre.active = true;
+    pre.recycle = (ab) => {
+      if (ab.byteLength === PIPE_CHUNK && free.length < POOL_MAX) free.push(ab);
+    };
+  }
   let stderr = '';
   child.stderr.setEncoding('utf8');
   child.stderr.on('data', (d: string) => {
@@ -199,7 +213,8 @@ async function* childFilter(tool: string, args: string[], input: AsyncIterable<B
   try {
     if (reader) {
       for (;;) {
-        const buf = Buffer.allocUnsafeSlow(PIPE_CHUNK);
+        const ab = free.pop();
+        const buf = ab ? Buffer.from(ab as ArrayBuffer) : Buffer.allocUnsafeSlow(PIPE_CHUNK);
         const n = await reader.read(buf);
         if (n === 0) break;
         yield n === buf.length ? buf : buf.subarray(0, n);

@@ -19,7 +19,9 @@
  * Push-pull interface, no copies of file data: `push(chunk)` hands over the
  * next input chunk, then `next()` returns events until it returns null (needs
  * more input). Data events are subarrays of the pushed chunk — callers may
- * keep them (chunks are never reused by the reader).
+ * keep them (chunks are never reused by the reader). Nothing else keeps a
+ * view of a chunk once next() returned null for it (names and PAX values
+ * are copies), so a caller done with the data may reuse the chunk.
  */
 import { invalidArgument, notImplemented } from '../errdefs/index.js';
 
@@ -216,7 +218,8 @@ export function parsePax(buf: Buffer): Map<string, Buffer> {
     const eq = buf.indexOf(0x3d, sp + 1);
     if (eq < 0 || eq >= recEnd) throw bad('PAX record missing "="');
     const key = buf.toString('utf8', sp + 1, eq);
-    const value = buf.subarray(eq + 1, recEnd);
+    // a copy: values outlive the chunk they came in (chunks may be reused)
+    const value = Buffer.from(buf.subarray(eq + 1, recEnd));
     if (key === '' || key.includes('\0')) throw bad('invalid PAX key');
     if ((key === 'path' || key === 'linkpath' || key === 'uname' || key === 'gname') && value.includes(0)) {
       throw bad(`PAX ${key} contains NUL`);

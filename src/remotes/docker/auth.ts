@@ -10,7 +10,8 @@
  * later requests are authorized up front; bearer tokens are cached per
  * host + scope set until shortly before `expires_in` runs out.
  */
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { undici } from './undici.js';
 import { invalidArgument, unavailable, canceled } from '../../errdefs/index.js';
 import { RegistryError, readCapped, redactUrl } from './errors.js';
 
@@ -144,7 +145,7 @@ async function httpToken(method: 'GET' | 'POST', tr: TokenRequest): Promise<Toke
   }
   let res: Dispatcher.ResponseData;
   try {
-    res = await request(url, { method, headers, body, dispatcher: tr.dispatcher, signal: tr.signal });
+    res = await (await undici()).request(url, { method, headers, body, dispatcher: tr.dispatcher, signal: tr.signal });
   } catch (err) {
     if (tr.signal?.aborted) throw canceled(`fetching token from ${redactUrl(tr.realm)}`, err);
     throw unavailable(`failed to fetch token from ${redactUrl(tr.realm)}: ${(err as Error).message}`, err);

@@ -26,7 +26,8 @@ import { readFile, readdir, stat } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { rootCertificates } from 'node:tls';
 import { isIP } from 'node:net';
-import { Agent, EnvHttpProxyAgent, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { undici } from './undici.js';
 import { parse as parseToml } from 'smol-toml';
 import { invalidArgument } from '../../errdefs/index.js';
 
@@ -234,7 +235,8 @@ export class AgentPool {
   private readonly agents = new Map<string, Dispatcher>();
   constructor(private readonly timeouts: Timeouts = {}) {}
 
-  get(tls: TLSOptions): Dispatcher {
+  async get(tls: TLSOptions): Promise<Dispatcher> {
+    const { Agent, EnvHttpProxyAgent } = await undici();
     const key = JSON.stringify([tls.ca ?? null, tls.cert ?? null, tls.key ?? null, !!tls.skipVerify]);
     let a = this.agents.get(key);
     if (!a) {
@@ -324,7 +326,7 @@ export function configureHosts(opts: HostOptions = {}): ConfiguredHosts {
         path: c.path ?? '/v2',
         capabilities: c.capabilities,
         header: c.header,
-        dispatcher: pool.get(c.scheme === 'http' ? {} : tls),
+        dispatcher: await pool.get(c.scheme === 'http' ? {} : tls),
       });
     }
     return out;

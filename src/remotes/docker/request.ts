@@ -14,7 +14,8 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Readable } from 'node:stream';
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { undici } from './undici.js';
 import type { IncomingHttpHeaders } from 'node:http';
 import { canceled, deadlineExceeded, unavailable, invalidArgument } from '../../errdefs/index.js';
 import { parseChallenges, type Authorizer } from './auth.js';
@@ -173,7 +174,7 @@ export class Transport {
 
       let res: Dispatcher.ResponseData;
       try {
-        res = await request(url, {
+        res = await (await undici()).request(url, {
           method: method as Dispatcher.HttpMethod,
           headers,
           body: body as any,
