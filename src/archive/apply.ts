@@ -63,7 +63,7 @@ import {
 } from '../errdefs/index.js';
 import { parse as parseDigest } from '../digest/index.js';
 import { lgetxattr, mkdev, native, S_IFBLK, S_IFCHR, S_IFIFO } from '../internal/sys.js';
-import { decompress, PREDIGEST, type Compression, type GzipBackend, type Predigest, type ZstdBackend } from './compression.js';
+import { decompress, PREDIGEST, type Compression, type GzipBackend, type LayerSource, type Predigest, type ZstdBackend } from './compression.js';
 import { openExecutor, type Executor, type Op, OpType, type Timespecs, UTIME_OMIT } from './ops.js';
 import { clean, join, rel, relBase, relDir, rootPath, split, type LookupResult } from './paths.js';
 import { TarReader, type TarHeader, type TarTime } from './tar.js';
@@ -1053,7 +1053,7 @@ export interface ApplyLayerResult extends ApplyResult {
  * against expectedDiffID (FailedPrecondition with both digests on mismatch;
  * the tree is left as applied — callers discard the snapshot).
  */
-export async function applyLayer(root: string, compressed: Readable, opts: ApplyLayerOptions = {}): Promise<ApplyLayerResult> {
+export async function applyLayer(root: string, compressed: LayerSource, opts: ApplyLayerOptions = {}): Promise<ApplyLayerResult> {
   const algorithm = opts.expectedDiffID ? parseDigest(opts.expectedDiffID).algorithm : 'sha256';
   let compression: Compression = 'none';
   const plain = decompress(compressed, {

@@ -16,7 +16,8 @@
  * ("+bzip2", "+encrypted"…) is NotImplemented.
  */
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
-import { accessSync, closeSync, constants as fsConstants } from 'node:fs';
+import { accessSync, closeSync, constants as fsConstants, createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -163,14 +164,15 @@ const POOL_MAX = 8;
  * input errors, non-zero exit (with stderr) — thrown from the iterator after
  * the output drained. Abort or early return kills the child.
  */
-async function* childFilter(tool: string, args: string[], input: AsyncIterable<Buffer>, signal?: AbortSignal, pre?: Predigest): AsyncGenerator<Buffer> {
+async function* childFilter(tool: string, args: string[], input: AsyncIterable<Buffer> | number, signal?: AbortSignal, pre?: Predigest): AsyncGenerator<Buffer> {
   if (signal?.aborted) throw canceled(`${tool}: operation canceled`, signal.reason);
   // With the addon, stdout is a pipe of ours read in 1 MiB chunks (and
   // digested) on a pool thread; else Node's 64 KiB stream reads.
   const fds = native?.pipe();
   let child: ChildProcessByStdio<Writable, Readable | null, Readable>;
   try {
-    child = spawn(tool, args, { stdio: ['pipe', fds ? fds[1] : 'pipe', 'pipe'] }) as ChildProcessByStdio<Writable, Readable | null, Readable>;
+    // input: an fd (a file the tool reads itself) or bytes we feed it
+    child = spawn(tool, args, { stdio: [typeof input === 'number' ? input : 'pipe', fds ? fds[1] : 'pipe', 'pipe'] }) as ChildProcessByStdio<Writable, Readable | null, Readable>;
   } finally {
     if (fds) closeSync(fds[1]);
   }
@@ -203,13 +205,15 @@ async function* childFilter(tool: string, args: string[], input: AsyncIterable<B
   let feedError: unknown;
   // EPIPE on stdin is not an error by itself (Go's exec ignores it too): the
   // exit status tells whether the tool was happy.
-  child.stdin.on('error', () => {});
-  const feed = pipeline(Readable.from(input, { objectMode: false }), child.stdin).catch((err) => {
-    if ((err as NodeJS.ErrnoException)?.code !== 'EPIPE') {
-      feedError = err;
-      kill();
-    }
-  });
+  const feed =
+    typeof input === 'number'
+      ? Promise.resolve()
+      : pipeline(Readable.from(input, { objectMode: false }), child.stdin.on('error', () => {})).catch((err) => {
+          if ((err as NodeJS.ErrnoException)?.code !== 'EPIPE') {
+            feedError = err;
+            kill();
+          }
+        });
   try {
     if (reader) {
       for (;;) {
@@ -311,7 +315,7 @@ export interface DecompressOpts {
   digest?: string;
 }
 
-function gunzip(backend: GzipBackend, input: AsyncIterable<Buffer>, signal?: AbortSignal, pre?: Predigest): AsyncGenerator<Buffer> {
+function gunzip(backend: GzipBackend, input: AsyncIterable<Buffer> | number, signal?: AbortSignal, pre?: Predigest): AsyncGenerator<Buffer> {
   switch (backend) {
     case 'igzip':
     case 'unpigz':
@@ -321,13 +325,13 @@ function gunzip(backend: GzipBackend, input: AsyncIterable<Buffer>, signal?: Abo
       return childFilter(tool, ['-d', '-c'], input, signal, pre);
     }
     case 'zlib':
-      return transformFilter(createGunzip({ chunkSize: 128 << 10 }) as never, input, 'gzip', signal);
+      return transformFilter(createGunzip({ chunkSize: 128 << 10 }) as never, fdStream(input), 'gzip', signal);
     default:
       throw invalidArgument(`unknown gzip backend ${JSON.stringify(backend)}`);
   }
 }
 
-async function unzstd(backend: ZstdBackend, input: AsyncIterable<Buffer>, signal?: AbortSignal, pre?: Predigest): Promise<AsyncGenerator<Buffer>> {
+async function unzstd(backend: ZstdBackend, input: AsyncIterable<Buffer> | number, signal?: AbortSignal, pre?: Predigest): Promise<AsyncGenerator<Buffer>> {
   switch (backend) {
     case 'zstd': {
       const tool = findTool('zstd');
@@ -336,19 +340,27 @@ async function unzstd(backend: ZstdBackend, input: AsyncIterable<Buffer>, signal
     }
     case 'napi': {
       const { DecompressStream } = await import('zstd-napi');
-      return transformFilter(new DecompressStream() as never, input, 'zstd', signal);
+      return transformFilter(new DecompressStream() as never, fdStream(input), 'zstd', signal);
     }
     default:
       throw invalidArgument(`unknown zstd backend ${JSON.stringify(backend)}`);
   }
 }
 
+/** Bytes of input: a stream, or a file descriptor read from its current position (not closed). */
+function fdStream(input: AsyncIterable<Buffer> | number): AsyncIterable<Buffer> {
+  return typeof input === 'number' ? createReadStream('', { fd: input, autoClose: false, highWaterMark: 1 << 20 }) : input;
+}
+
+/** A layer: a stream of its bytes, or a local file holding them (tools then read the file themselves). */
+export type LayerSource = Readable | { path: string };
+
 /**
  * Decompresses a layer stream. Returns at once; the compression is detected
  * from the first bytes as they arrive (opts.onDetect reports it). Errors of
  * the input, the detection or the decompressor are errors of the result.
  */
-export function decompress(input: Readable, opts: DecompressOpts = {}): Readable {
+export function decompress(input: LayerSource, opts: DecompressOpts = {}): Readable {
   // destroying the result stops the decompressor at once (kills the child)
   const stop = new AbortController();
   const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
@@ -356,11 +368,24 @@ export function decompress(input: Readable, opts: DecompressOpts = {}): Readable
   async function* run(): AsyncGenerator<Buffer> {
     if (signal?.aborted) throw canceled('decompress: operation canceled', signal.reason);
     if (opts.mediaType) compressionOfMediaType(opts.mediaType); // throws for unknown compressions
-    const { head, all } = await peek(input, 10);
-    const c = detectCompression(head);
+    if (input instanceof Readable) {
+      const { head, all } = await peek(input, 10);
+      yield* by(detectCompression(head), all);
+      return;
+    }
+    const fh = await open(input.path, 'r');
+    try {
+      const head = Buffer.alloc(10);
+      const { bytesRead } = await fh.read(head, 0, head.length, 0);
+      yield* by(detectCompression(head.subarray(0, bytesRead)), fh.fd);
+    } finally {
+      await fh.close();
+    }
+  }
+  async function* by(c: Compression, all: AsyncIterable<Buffer> | number): AsyncGenerator<Buffer> {
     if (c === 'none') {
       opts.onDetect?.(c, 'none');
-      for await (const chunk of all) {
+      for await (const chunk of fdStream(all)) {
         if (signal?.aborted) throw canceled('decompress: operation canceled', signal.reason);
         yield chunk;
       }
@@ -380,7 +405,7 @@ export function decompress(input: Readable, opts: DecompressOpts = {}): Readable
   if (pre) (out as Readable & { [PREDIGEST]?: Predigest })[PREDIGEST] = pre;
   out.once('close', () => {
     if (!out.readableEnded) stop.abort(new Error('decompress: output destroyed'));
-    if (!input.destroyed && !input.readableEnded) input.destroy();
+    if (input instanceof Readable && !input.destroyed && !input.readableEnded) input.destroy();
   });
   return out;
 }

@@ -15,6 +15,6 @@ export {
   MediaTypes,
   zstdBackend,
 } from './compression.js';
-export type { Compression, CompressOpts, DecompressOpts, GzipBackend, ZstdBackend } from './compression.js';
+export type { Compression, CompressOpts, DecompressOpts, GzipBackend, LayerSource, ZstdBackend } from './compression.js';
 export { TarReader } from './tar.js';
 export type { TarEvent, TarHeader, TarTime } from './tar.js';

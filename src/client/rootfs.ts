@@ -24,7 +24,7 @@ export async function exportRootfs(svc: Services, ctx: Ctx, target: Descriptor, 
   for (let i = 0; i < m.layers.length; i++) {
     const ra = await svc.content.readerAt(ctx, m.layers[i]);
     try {
-      await applyLayer(dir, ra.stream({ signal: ctx.signal }), { mediaType: m.layers[i].mediaType, expectedDiffID: diffIDs[i], signal: ctx.signal });
+      await applyLayer(dir, ra.path ? { path: ra.path } : ra.stream({ signal: ctx.signal }), { mediaType: m.layers[i].mediaType, expectedDiffID: diffIDs[i], signal: ctx.signal });
     } finally {
       await ra.close();
     }

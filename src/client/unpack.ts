@@ -173,7 +173,7 @@ export async function unpackImage(svc: Services, ctx: Ctx, target: Descriptor, o
             stagedCreated = true;
             if (!t || t.overlay) throw failedPrecondition(`unpack: staging snapshot for ${chain[i]} is not a plain directory`);
             stagedDir = t.root;
-            await applyLayer(t.root, ra.stream({ signal }), {
+            await applyLayer(t.root, ra.path ? { path: ra.path } : ra.stream({ signal }), {
               mediaType: layer.mediaType,
               expectedDiffID: diffIDs[i],
               signal,

@@ -49,6 +49,8 @@ export interface Status {
 /** Random-access reader over one committed blob. Always close it. */
 export interface ReaderAt {
   readonly size: number;
+  /** A local file holding the blob, when there is one (other processes may read it directly). */
+  readonly path?: string;
   /** Reads up to buf.length bytes at offset; returns bytes read (0 at EOF). */
   readAt(buf: Uint8Array, offset: number): Promise<number>;
   /** A stream of [offset, offset+length) (default: to the end). */

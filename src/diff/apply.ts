@@ -13,8 +13,8 @@
  * depend on its lowers' contents and layers can be applied side by side.
  * Anything else is mounted on a temporary directory.
  */
-import type { Readable } from 'node:stream';
 import { applyLayer } from '../archive/apply.js';
+import type { LayerSource } from '../archive/compression.js';
 import type { Descriptor } from '../content/types.js';
 import { withTempMount, type Mount } from '../mount/index.js';
 
@@ -48,7 +48,7 @@ export function directTarget(mounts: Mount[]): { root: string; parents?: string[
   return undefined;
 }
 
-export async function applyToMounts(mounts: Mount[], layer: Readable, opts: ApplyOptions): Promise<Descriptor> {
+export async function applyToMounts(mounts: Mount[], layer: LayerSource, opts: ApplyOptions): Promise<Descriptor> {
   const direct = directTarget(mounts);
   const run = (root: string, parents?: string[], overlay = false) =>
     applyLayer(root, layer, {

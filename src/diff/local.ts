@@ -11,7 +11,9 @@ export class LocalApplier implements Applier {
   async apply(ctx: Ctx, desc: Descriptor, mounts: Mount[], opts: { expectedDiffID?: string } = {}): Promise<Descriptor> {
     const ra = await this.content.readerAt(ctx, desc);
     try {
-      return await applyToMounts(mounts, ra.stream({ signal: ctx.signal }), { mediaType: desc.mediaType, expectedDiffID: opts.expectedDiffID, signal: ctx.signal });
+      // a local file is handed to the decompressor as is (no copy through this process)
+      const src = ra.path ? { path: ra.path } : ra.stream({ signal: ctx.signal });
+      return await applyToMounts(mounts, src, { mediaType: desc.mediaType, expectedDiffID: opts.expectedDiffID, signal: ctx.signal });
     } finally {
       await ra.close();
     }

@@ -380,7 +380,7 @@ export class LocalWriter implements Writer {
 }
 
 class FileReaderAt implements ReaderAt {
-  constructor(private readonly fh: FileHandle, private readonly path: string, readonly size: number) {}
+  constructor(private readonly fh: FileHandle, readonly path: string, readonly size: number) {}
 
   async readAt(buf: Uint8Array, offset: number): Promise<number> {
     if (offset >= this.size) return 0;
