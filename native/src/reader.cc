@@ -1,5 +1,5 @@
-// PipeReader: reads a decompressor's output pipe in large chunks on a libuv
-// pool thread and digests every byte read there, so the main thread gets a
+// PipeReader: reads a decompressor's output pipe in large chunks on a thread
+// of its own and digests every byte read there, so the main thread gets a
 // few big buffers instead of many 64 KiB ones and never hashes.
 //
 //   pipe()                     -> [readFd, writeFd], both O_CLOEXEC, blocking;
@@ -19,7 +19,11 @@
 #include <openssl/evp.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <cstdio>
+#include <memory>
+#include <mutex>
+#include <thread>
 
 #include "common.h"
 
@@ -27,27 +31,9 @@ namespace distnative {
 
 namespace {
 
-class PipeReader;
-
-class ReadWorker : public Napi::AsyncWorker {
- public:
-  ReadWorker(Napi::Env env, PipeReader* r, Napi::Buffer<uint8_t> buf);
-  void Execute() override;
-  void OnOK() override;
-  void OnError(const Napi::Error& e) override;
-  Napi::Promise Promise() { return deferred_.Promise(); }
-
- private:
-  PipeReader* r_;
-  Napi::ObjectReference self_;
-  Napi::ObjectReference buf_;
-  uint8_t* data_;
-  size_t cap_;
-  size_t got_ = 0;
-  int err_ = 0;
-  Napi::Promise::Deferred deferred_;
-};
-
+// One reader thread per PipeReader (started by the first read): a read blocks
+// until the writer writes or closes, which must not hold a libuv pool thread
+// the file system work of the same process is queued behind.
 class PipeReader : public Napi::ObjectWrap<PipeReader> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -70,11 +56,26 @@ class PipeReader : public Napi::ObjectWrap<PipeReader> {
   }
 
   ~PipeReader() override {
+    Stop(!busy_);  // idle: the thread waits on cv_ and ends at once
     if (fd_ >= 0) ::close(fd_);
     if (ctx_) EVP_MD_CTX_free(ctx_);
   }
 
-  // Worker thread: read until full or EOF.
+ private:
+  int fd_ = -1;
+  EVP_MD_CTX* ctx_ = nullptr;
+  std::thread th_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool started_ = false, stop_ = false, pending_ = false, busy_ = false;
+  uint8_t* data_ = nullptr;
+  size_t cap_ = 0, got_ = 0;
+  int err_ = 0;
+  Napi::ThreadSafeFunction tsfn_;
+  std::unique_ptr<Napi::Promise::Deferred> deferred_;
+  Napi::ObjectReference buf_;
+
+  // Reader thread: read until full or EOF, digest what was read.
   int Fill(uint8_t* data, size_t cap, size_t* got) {
     size_t n = 0;
     while (n < cap) {
@@ -87,30 +88,81 @@ class PipeReader : public Napi::ObjectWrap<PipeReader> {
       }
       n += static_cast<size_t>(r);
     }
-    if (ctx_ && n > 0 && EVP_DigestUpdate(ctx_, data, n) != 1) {
-      *got = n;
-      return EIO;
-    }
     *got = n;
+    if (ctx_ && n > 0 && EVP_DigestUpdate(ctx_, data, n) != 1) return EIO;
     return 0;
   }
 
-  bool busy_ = false;
+  void Loop() {
+    for (;;) {
+      uint8_t* data;
+      size_t cap;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [this] { return stop_ || pending_; });
+        if (stop_) return;
+        data = data_;
+        cap = cap_;
+      }
+      size_t got = 0;
+      int err = Fill(data, cap, &got);
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        pending_ = false;
+        got_ = got;
+        err_ = err;
+      }
+      tsfn_.BlockingCall(this, [](Napi::Env env, Napi::Function, PipeReader* self) { self->Complete(env); });
+    }
+  }
 
- private:
-  int fd_ = -1;
-  EVP_MD_CTX* ctx_ = nullptr;
+  // Main thread: settle the read's promise.
+  void Complete(Napi::Env env) {
+    if (!busy_) return;
+    busy_ = false;
+    tsfn_.Unref(env);
+    auto d = std::move(deferred_);
+    buf_.Reset();
+    if (err_) d->Reject(ErrnoError(env, err_, "read").Value());
+    else d->Resolve(Napi::Number::New(env, static_cast<double>(got_)));
+  }
+
+  void Stop(bool join) {
+    if (!started_) return;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (join) th_.join();
+    else th_.detach();  // blocked in read(): never wait for it here
+    tsfn_.Release();
+    started_ = false;
+  }
 
   Napi::Value Read(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (info.Length() < 1 || !info[0].IsBuffer()) throw Napi::TypeError::New(env, "read: a Buffer is required");
     if (busy_) throw Napi::Error::New(env, "read: a read is already running");
     if (fd_ < 0) throw Napi::Error::New(env, "read: closed");
+    auto buf = info[0].As<Napi::Buffer<uint8_t>>();
+    if (!started_) {
+      tsfn_ = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}), "dist:PipeReader", 0, 1);
+      started_ = true;
+      th_ = std::thread([this] { Loop(); });
+    }
     busy_ = true;
-    auto* w = new ReadWorker(env, this, info[0].As<Napi::Buffer<uint8_t>>());
-    Napi::Promise p = w->Promise();
-    w->Queue();
-    return p;
+    tsfn_.Ref(env);  // a pending read keeps the loop alive; an idle reader does not
+    deferred_ = std::make_unique<Napi::Promise::Deferred>(Napi::Promise::Deferred::New(env));
+    buf_ = Napi::Persistent(buf.As<Napi::Object>());
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      data_ = buf.Data();
+      cap_ = buf.Length();
+      pending_ = true;
+    }
+    cv_.notify_one();
+    return deferred_->Promise();
   }
 
   Napi::Value Digest(const Napi::CallbackInfo& info) {
@@ -134,36 +186,12 @@ class PipeReader : public Napi::ObjectWrap<PipeReader> {
 
   Napi::Value CloseJs(const Napi::CallbackInfo& info) {
     if (busy_) throw Napi::Error::New(info.Env(), "close: a read is running");
+    Stop(true);
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
     return info.Env().Undefined();
   }
 };
-
-ReadWorker::ReadWorker(Napi::Env env, PipeReader* r, Napi::Buffer<uint8_t> buf)
-    : Napi::AsyncWorker(env, "dist:PipeReader.read"),
-      r_(r),
-      self_(Napi::Persistent(r->Value())),
-      buf_(Napi::Persistent(buf.As<Napi::Object>())),
-      data_(buf.Data()),
-      cap_(buf.Length()),
-      deferred_(Napi::Promise::Deferred::New(env)) {}
-
-void ReadWorker::Execute() { err_ = r_->Fill(data_, cap_, &got_); }
-
-void ReadWorker::OnOK() {
-  r_->busy_ = false;
-  if (err_) {
-    deferred_.Reject(ErrnoError(Env(), err_, "read").Value());
-    return;
-  }
-  deferred_.Resolve(Napi::Number::New(Env(), static_cast<double>(got_)));
-}
-
-void ReadWorker::OnError(const Napi::Error& e) {
-  r_->busy_ = false;
-  deferred_.Reject(e.Value());
-}
 
 Napi::Value Pipe(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();

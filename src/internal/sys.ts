@@ -39,7 +39,7 @@ export interface NativeAddon {
   ApplySession: new (root: PathArg, threads?: number) => NativeApplySession;
   /** A pipe: [readFd, writeFd], both close-on-exec, grown to 1 MiB when allowed. */
   pipe(): [number, number];
-  /** Reads fd (owned) in large chunks off the main thread, digesting every byte with alg (see native/src/reader.cc). */
+  /** Reads fd (owned) in large chunks on a thread of its own, digesting every byte with alg (see native/src/reader.cc). */
   PipeReader: new (fd: number, alg?: string) => NativePipeReader;
 }
 
