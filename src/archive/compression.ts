@@ -157,7 +157,7 @@ export interface Predigest {
 }
 
 /** Free output chunks kept for reuse per decompressor. */
-const POOL_MAX = 8;
+const POOL_MAX = 4;
 
 /**
  * Streams input through `tool args…` (stdin → stdout). Errors: spawn failure,

@@ -145,7 +145,7 @@ async function httpToken(method: 'GET' | 'POST', tr: TokenRequest): Promise<Toke
   }
   let res: Dispatcher.ResponseData;
   try {
-    res = await (await undici()).request(url, { method, headers, body, dispatcher: tr.dispatcher, signal: tr.signal });
+    res = await undici().request(url, { method, headers, body, dispatcher: tr.dispatcher, signal: tr.signal });
   } catch (err) {
     if (tr.signal?.aborted) throw canceled(`fetching token from ${redactUrl(tr.realm)}`, err);
     throw unavailable(`failed to fetch token from ${redactUrl(tr.realm)}: ${(err as Error).message}`, err);

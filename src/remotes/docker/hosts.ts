@@ -235,8 +235,8 @@ export class AgentPool {
   private readonly agents = new Map<string, Dispatcher>();
   constructor(private readonly timeouts: Timeouts = {}) {}
 
-  async get(tls: TLSOptions): Promise<Dispatcher> {
-    const { Agent, EnvHttpProxyAgent } = await undici();
+  get(tls: TLSOptions): Dispatcher {
+    const { Agent, EnvHttpProxyAgent } = undici();
     const key = JSON.stringify([tls.ca ?? null, tls.cert ?? null, tls.key ?? null, !!tls.skipVerify]);
     let a = this.agents.get(key);
     if (!a) {
@@ -326,7 +326,7 @@ export function configureHosts(opts: HostOptions = {}): ConfiguredHosts {
         path: c.path ?? '/v2',
         capabilities: c.capabilities,
         header: c.header,
-        dispatcher: await pool.get(c.scheme === 'http' ? {} : tls),
+        dispatcher: pool.get(c.scheme === 'http' ? {} : tls),
       });
     }
     return out;

@@ -174,7 +174,7 @@ export class Transport {
 
       let res: Dispatcher.ResponseData;
       try {
-        res = await (await undici()).request(url, {
+        res = await undici().request(url, {
           method: method as Dispatcher.HttpMethod,
           headers,
           body: body as any,

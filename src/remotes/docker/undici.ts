@@ -1,9 +1,39 @@
 /**
- * undici, loaded on first use: its modules cost ~80 ms of start-up, and most
- * commands (content, images, snapshots, unpack) never talk to a registry.
+ * The parts of undici this client uses — Agent, EnvHttpProxyAgent and the
+ * request API — loaded on first use, from their own modules: undici's index
+ * also loads fetch, WebSocket, the cache and the mocks (~9 MB of memory and
+ * ~40 ms of start-up), and most commands never talk to a registry at all.
+ * undici is pinned in package.json; these are its CommonJS modules.
  */
-let mod: Promise<typeof import('undici')> | undefined;
+import { createRequire } from 'node:module';
+import type { Agent as AgentT, Dispatcher, EnvHttpProxyAgent as EnvHttpProxyAgentT } from 'undici';
 
-export function undici(): Promise<typeof import('undici')> {
-  return (mod ??= import('undici'));
+export interface Undici {
+  Agent: typeof AgentT;
+  EnvHttpProxyAgent: typeof EnvHttpProxyAgentT;
+  /** undici's request(url, opts) with an explicit dispatcher. */
+  request(url: string | URL, opts: Omit<Dispatcher.RequestOptions, 'origin' | 'path' | 'method'> & { method?: Dispatcher.HttpMethod; dispatcher: Dispatcher }): Promise<Dispatcher.ResponseData>;
+}
+
+let mod: Undici | undefined;
+
+export function undici(): Undici {
+  if (mod) return mod;
+  const require = createRequire(import.meta.url);
+  const apiRequest = require('undici/lib/api/api-request.js') as (this: Dispatcher, opts: Dispatcher.RequestOptions) => Promise<Dispatcher.ResponseData>;
+  mod = {
+    Agent: require('undici/lib/dispatcher/agent.js') as typeof AgentT,
+    EnvHttpProxyAgent: require('undici/lib/dispatcher/env-http-proxy-agent.js') as typeof EnvHttpProxyAgentT,
+    request(url, opts) {
+      const u = typeof url === 'string' ? new URL(url) : url;
+      const { dispatcher, ...rest } = opts;
+      return apiRequest.call(dispatcher, {
+        ...rest,
+        origin: u.origin,
+        path: u.search ? `${u.pathname}${u.search}` : u.pathname,
+        method: opts.method ?? (opts.body ? 'PUT' : 'GET'),
+      } as Dispatcher.RequestOptions);
+    },
+  };
+  return mod;
 }
