@@ -37,7 +37,7 @@ export function fetchObjectCommand(): Command {
     .argument('[digests...]', 'objects to fetch (blobs); default the root')
     .action(async (ref: string, digests: string[], o, cmd: Command) => {
       await withServices(cmd, async (_svc, ctx) => {
-        const resolver = resolverFrom(o);
+        const resolver = await resolverFrom(o);
         try {
           const { canonicalName } = await import('../../client/fetch.js');
           const { name, desc } = await resolver.resolve(ctx, canonicalName(ref));

@@ -1,6 +1,6 @@
 /** Registry flags shared by fetch, fetch-object, pull and push (ctr's names). */
 import type { Command } from 'commander';
-import { makeResolver, type RemoteOptions } from '../../client/remote.js';
+import type { RemoteOptions } from '../../client/remote.js';
 import type { DockerResolver } from '../../remotes/docker/index.js';
 import { createReporter, modeFor, type Reporter } from '../../progress/index.js';
 
@@ -13,7 +13,9 @@ export function addRemoteFlags(c: Command): Command {
     .option('--header <header...>', 'extra HTTP headers ("Name: value")');
 }
 
-export function resolverFrom(o: RemoteOptions & { header?: string[] }): DockerResolver {
+/** The registry client is loaded only by the commands that talk to a registry (start-up of the others). */
+export async function resolverFrom(o: RemoteOptions & { header?: string[] }): Promise<DockerResolver> {
+  const { makeResolver } = await import('../../client/remote.js');
   return makeResolver({ plainHttp: o.plainHttp, user: o.user, hostsDir: o.hostsDir, skipVerify: o.skipVerify, headers: o.header });
 }
 
@@ -28,7 +30,7 @@ export function collect(value: string, previous: string[]): string[] {
  * resolver's connections closed whatever happens.
  */
 export async function withRegistry<T>(o: RemoteOptions & { header?: string[] }, json: boolean | undefined, fn: (resolver: DockerResolver, rep: Reporter) => Promise<T>): Promise<T> {
-  const resolver = resolverFrom(o);
+  const resolver = await resolverFrom(o);
   const rep = createReporter(modeFor({ json }));
   try {
     const r = await fn(resolver, rep);
