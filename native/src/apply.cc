@@ -43,6 +43,8 @@
 #include <algorithm>
 #include <atomic>
 #include <climits>
+#include <cstring>
+#include <stdexcept>
 #include <condition_variable>
 #include <deque>
 #include <memory>
@@ -185,7 +187,8 @@ class ApplySession : public Napi::ObjectWrap<ApplySession> {
  public:
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "ApplySession",
-                       {InstanceMethod<&ApplySession::Run>("run"), InstanceMethod<&ApplySession::CloseJs>("close")});
+                       {InstanceMethod<&ApplySession::Run>("run"), InstanceMethod<&ApplySession::RunPacked>("runPacked"),
+                        InstanceMethod<&ApplySession::CloseJs>("close")});
   }
 
   // new ApplySession(root[, threads]): threads > 1 writes self-contained
@@ -939,6 +942,8 @@ class ApplySession : public Napi::ObjectWrap<ApplySession> {
   }
 
   Napi::Value Run(const Napi::CallbackInfo& info);
+
+  Napi::Value RunPacked(const Napi::CallbackInfo& info);
   Napi::Value CloseJs(const Napi::CallbackInfo& info) {
     if (busy_) throw Napi::Error::New(info.Env(), "ApplySession.close: a batch is still running");
     CloseAll();
@@ -1122,6 +1127,177 @@ Napi::Value ApplySession::Run(const Napi::CallbackInfo& info) {
   }
   busy_ = true;
   auto* w = new BatchWorker(env, this, info.This().As<Napi::Object>(), arr, std::move(batch));
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+// Packed ops (runPacked): the same ops as run() takes, encoded by
+// src/archive/ops.ts (encodeOps) into one buffer, little endian:
+//   u8 type, u16 flags, str p, then per flag, in this order:
+//   DATA u32 first, u32 count (slices of the data array) | CHOWN u32 uid, u32 gid |
+//   PERM u32 | TIMES f64 x4 | XATTRS u32 n, n x (str name, str value) |
+//   TARGET str | DEV f64 mode, f64 dev | SRC str | XV str name, str value
+// where str = u32 length + bytes. CLOSE and QUIET are flags only. What a type
+// does not take (kFields) is read and ignored, as run() ignores it.
+enum PackedFlag : unsigned {
+  PF_CLOSE = 1,
+  PF_CHOWN = 2,
+  PF_PERM = 4,
+  PF_TIMES = 8,
+  PF_XATTRS = 16,
+  PF_TARGET = 32,
+  PF_DEV = 64,
+  PF_SRC = 128,
+  PF_XV = 256,
+  PF_QUIET = 512,
+  PF_DATA = 1024,
+};
+
+class Unpacker {
+ public:
+  Unpacker(const uint8_t* p, size_t n) : p_(p), n_(n) {}
+  bool done() const { return off_ >= n_; }
+  uint8_t U8() {
+    Need(1);
+    return p_[off_++];
+  }
+  uint32_t U16() {
+    Need(2);
+    uint32_t v = p_[off_] | (p_[off_ + 1] << 8);
+    off_ += 2;
+    return v;
+  }
+  uint32_t U32() {
+    Need(4);
+    uint32_t v;
+    std::memcpy(&v, p_ + off_, 4);
+    off_ += 4;
+    return v;
+  }
+  double F64() {
+    Need(8);
+    double v;
+    std::memcpy(&v, p_ + off_, 8);
+    off_ += 8;
+    return v;
+  }
+  std::string Str() {
+    uint32_t len = U32();
+    Need(len);
+    std::string v(reinterpret_cast<const char*>(p_ + off_), len);
+    off_ += len;
+    return v;
+  }
+
+ private:
+  void Need(size_t k) {
+    if (n_ - off_ < k || off_ > n_) throw std::out_of_range("packed ops truncated");
+  }
+  const uint8_t* p_;
+  size_t n_;
+  size_t off_ = 0;
+};
+
+Napi::Value ApplySession::RunPacked(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (busy_) throw Napi::Error::New(env, "ApplySession.run: previous batch still running");
+  if (failed_) throw Napi::Error::New(env, "ApplySession.run: session failed earlier");
+  if (rootfd_ < 0) throw Napi::Error::New(env, "ApplySession.run: session closed");
+  if (info.Length() < 2 || !info[0].IsBuffer() || !info[1].IsArray()) throw Napi::TypeError::New(env, "runPacked(buffer, data[])");
+  auto packed = info[0].As<Napi::Buffer<uint8_t>>();
+  Napi::Array data = info[1].As<Napi::Array>();
+  std::vector<iovec> vecs(data.Length());
+  for (uint32_t j = 0; j < data.Length(); j++) {
+    Napi::Value bv = data.Get(j);
+    if (!bv.IsTypedArray()) throw Napi::TypeError::New(env, "data must be Uint8Arrays");
+    auto ta = bv.As<Napi::Uint8Array>();
+    vecs[j] = iovec{ta.Data(), ta.ByteLength()};
+  }
+  auto batch = std::make_unique<Batch>();
+  try {
+    Unpacker u(packed.Data(), packed.Length());
+    while (!u.done()) {
+      batch->ops.emplace_back();
+      Op& op = batch->ops.back();
+      op.type = u.U8();
+      if (op.type < OP_FILE || op.type > OP_COPYUP) throw Napi::TypeError::New(env, "unknown op type");
+      const unsigned need = kFields[op.type];
+      const unsigned fl = u.U16();
+      op.p = u.Str();
+      if (!ValidRel(op.p)) throw Napi::TypeError::New(env, "op path must be clean and relative: " + op.p);
+      if (fl & PF_DATA) {
+        uint32_t first = u.U32(), count = u.U32();
+        if (first > vecs.size() || count > vecs.size() - first) throw Napi::TypeError::New(env, "op data out of range");
+        if (need & F_DATA) {
+          for (uint32_t j = first; j < first + count; j++) {
+            if (vecs[j].iov_len) op.data.push_back(vecs[j]);
+          }
+        }
+      }
+      if (need & F_DATA) op.close = (fl & PF_CLOSE) != 0;
+      bool meta = !(op.type == OP_FILE && !op.close);  // a file op that does not close carries no metadata
+      if (fl & PF_CHOWN) {
+        uint32_t uid = u.U32(), gid = u.U32();
+        if (meta && (need & F_OWNER)) {
+          op.chown = true;
+          op.uid = static_cast<uid_t>(uid);
+          op.gid = static_cast<gid_t>(gid);
+        }
+      }
+      if (fl & PF_PERM) {
+        uint32_t md = u.U32();
+        if (meta && (need & F_MODE)) op.perm = static_cast<int>(md & 07777);
+      }
+      if (fl & PF_TIMES) {
+        double t[4];
+        for (double& x : t) x = u.F64();
+        if (meta && (need & F_TIMES)) {
+          op.times = true;
+          op.ts[0].tv_sec = static_cast<time_t>(t[0]);
+          op.ts[0].tv_nsec = static_cast<long>(t[1]);
+          op.ts[1].tv_sec = static_cast<time_t>(t[2]);
+          op.ts[1].tv_nsec = static_cast<long>(t[3]);
+        }
+      }
+      if (fl & PF_XATTRS) {
+        uint32_t xn = u.U32();
+        for (uint32_t j = 0; j < xn; j++) {
+          std::string name = u.Str();
+          std::string value = u.Str();
+          if (meta && (need & F_XATTRS)) op.xattrs.emplace_back(std::move(name), std::move(value));
+        }
+      }
+      if (fl & PF_TARGET) {
+        std::string tg = u.Str();
+        if (need & F_TARGET) op.tg = std::move(tg);
+      }
+      if (op.type == OP_LINK && !ValidRel(op.tg)) throw Napi::TypeError::New(env, "link target must be clean: " + op.tg);
+      if (fl & PF_DEV) {
+        double mode = u.F64(), dev = u.F64();
+        if (need & F_DEV) {
+          op.mode = static_cast<mode_t>(mode);
+          op.dev = static_cast<dev_t>(dev);
+        }
+      }
+      if (fl & PF_SRC) {
+        std::string src = u.Str();
+        if (need & F_SRC) op.src = std::move(src);
+      }
+      if (fl & PF_XV) {
+        std::string xn = u.Str(), xv = u.Str();
+        if (need & F_XV) {
+          op.xn = std::move(xn);
+          op.xv = std::move(xv);
+        }
+      }
+      if (need & F_QUIET) op.quiet = (fl & PF_QUIET) != 0;
+    }
+  } catch (const std::out_of_range& e) {
+    throw Napi::TypeError::New(env, e.what());
+  }
+  busy_ = true;
+  auto* w = new BatchWorker(env, this, info.This().As<Napi::Object>(), data, std::move(batch));
   Napi::Promise p = w->Promise();
   w->Queue();
   return p;

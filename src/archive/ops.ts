@@ -100,13 +100,143 @@ export function openExecutor(root: string | Buffer, kind?: 'native' | 'js', thre
   if (want === 'native') {
     if (!native) throw new Error('native addon not loaded');
     const s = new native.ApplySession(rootBytes, threads);
+    const packer = new Packer();
     return {
       kind: 'native',
-      run: (ops) => s.run(ops),
+      // one buffer instead of an object per op: the addon reads it without a call per field
+      run: (ops) => {
+        const { packed, data } = packer.encode(ops);
+        return s.runPacked(packed, data);
+      },
       close: async () => s.close(),
     };
   }
   return new JsExecutor(rootBytes.toString('latin1'));
+}
+
+// ---- packed ops (native executor) ----------------------------------------------------
+
+const enum PF {
+  Close = 1,
+  Chown = 2,
+  Perm = 4,
+  Times = 8,
+  Xattrs = 16,
+  Target = 32,
+  Dev = 64,
+  Src = 128,
+  Xv = 256,
+  Quiet = 512,
+  Data = 1024,
+}
+
+/**
+ * Encodes ops in the layout native/src/apply.cc's runPacked reads (see
+ * there): paths are byte strings written as latin1, xattr names as UTF-8,
+ * values as given (Buffer bytes or UTF-8 text); file data stays in its own
+ * buffers, referenced by index.
+ */
+export class Packer {
+  private buf = Buffer.allocUnsafe(64 << 10);
+  private off = 0;
+
+  encode(ops: Op[]): { packed: Buffer; data: Uint8Array[] } {
+    this.off = 0;
+    const data: Uint8Array[] = [];
+    for (const op of ops) {
+      let fl = 0;
+      if (op.c) fl |= PF.Close;
+      const chown = op.u !== undefined && op.g !== undefined;
+      if (chown) fl |= PF.Chown;
+      if (op.md !== undefined) fl |= PF.Perm;
+      if (op.ts) fl |= PF.Times;
+      if (op.x) fl |= PF.Xattrs;
+      if (op.tg !== undefined) fl |= PF.Target;
+      if (op.mode !== undefined || op.dev !== undefined) fl |= PF.Dev;
+      if (op.src !== undefined) fl |= PF.Src;
+      if (op.xn !== undefined) fl |= PF.Xv;
+      if (op.q) fl |= PF.Quiet;
+      if (op.d) fl |= PF.Data;
+      const p = op.p ?? '';
+      this.reserve(64 + p.length + (op.tg?.length ?? 0) + (op.src?.length ?? 0));
+      this.buf[this.off++] = op.t;
+      this.buf.writeUInt16LE(fl, this.off);
+      this.off += 2;
+      this.latin1(p);
+      if (op.d) {
+        this.u32(data.length);
+        this.u32(op.d.length);
+        for (const b of op.d) data.push(b);
+      }
+      if (chown) {
+        this.u32(op.u!);
+        this.u32(op.g!);
+      }
+      if (op.md !== undefined) this.u32(op.md);
+      if (op.ts) for (const t of op.ts) this.f64(t);
+      if (op.x) {
+        const n = op.x.length >> 1;
+        this.u32(n);
+        for (let i = 0; i < n * 2; i += 2) {
+          this.bytes(op.x[i]!);
+          this.bytes(op.x[i + 1]!);
+        }
+      }
+      if (op.tg !== undefined) this.latin1(op.tg);
+      if (fl & PF.Dev) {
+        this.f64(op.mode ?? 0);
+        this.f64(op.dev ?? 0);
+      }
+      if (op.src !== undefined) this.latin1(op.src);
+      if (op.xn !== undefined) {
+        this.bytes(op.xn);
+        this.bytes(op.xv ?? '');
+      }
+    }
+    // a copy: the next encode reuses the buffer while this batch may still be queued
+    return { packed: Buffer.from(this.buf.subarray(0, this.off)), data };
+  }
+
+  private reserve(n: number): void {
+    if (this.off + n <= this.buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.off + n));
+    this.buf.copy(next, 0, 0, this.off);
+    this.buf = next;
+  }
+
+  private u32(v: number): void {
+    this.reserve(4);
+    this.buf.writeUInt32LE(v >>> 0, this.off);
+    this.off += 4;
+  }
+
+  private f64(v: number): void {
+    this.reserve(8);
+    this.buf.writeDoubleLE(v, this.off);
+    this.off += 8;
+  }
+
+  /** A byte string (one char per byte). */
+  private latin1(s: string): void {
+    this.reserve(4 + s.length);
+    this.buf.writeUInt32LE(s.length, this.off);
+    this.off += 4 + this.buf.write(s, this.off + 4, 'latin1');
+  }
+
+  /** Buffer bytes, or a string as UTF-8. */
+  private bytes(v: string | Uint8Array): void {
+    if (typeof v === 'string') {
+      const n = Buffer.byteLength(v, 'utf8');
+      this.reserve(4 + n);
+      this.buf.writeUInt32LE(n, this.off);
+      this.off += 4 + this.buf.write(v, this.off + 4, 'utf8');
+    } else {
+      this.reserve(4 + v.length);
+      this.buf.writeUInt32LE(v.length, this.off);
+      this.buf.set(v, this.off + 4);
+      this.off += 4 + v.length;
+    }
+  }
 }
 
 const B = (s: string): Buffer => Buffer.from(s, 'latin1');

@@ -24,6 +24,8 @@ export type PathArg = string | Buffer;
 
 export interface NativeApplySession {
   run(ops: object[]): Promise<void>;
+  /** The same ops encoded by src/archive/ops.ts encodeOps (one buffer + the file data). */
+  runPacked(packed: Buffer, data: Uint8Array[]): Promise<void>;
   close(): void;
 }
 
