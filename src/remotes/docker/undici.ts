@@ -6,6 +6,7 @@
  * undici is pinned in package.json; these are its CommonJS modules.
  */
 import { createRequire } from 'node:module';
+import { setFlagsFromString } from 'node:v8';
 import type { Agent as AgentT, Dispatcher, EnvHttpProxyAgent as EnvHttpProxyAgentT } from 'undici';
 
 export interface Undici {
@@ -19,6 +20,11 @@ let mod: Undici | undefined;
 
 export function undici(): Undici {
   if (mod) return mod;
+  // undici parses HTTP with llhttp compiled to WebAssembly. V8 would tier that
+  // module up with TurboFan on a background thread, and a short command's exit
+  // waits ~60 ms for that compile; the baseline (Liftoff) code parses plenty fast
+  // (bodies are sliced, not parsed). Set before the module is compiled.
+  setFlagsFromString('--liftoff-only');
   const require = createRequire(import.meta.url);
   const apiRequest = require('undici/lib/api/api-request.js') as (this: Dispatcher, opts: Dispatcher.RequestOptions) => Promise<Dispatcher.ResponseData>;
   mod = {
