@@ -1140,19 +1140,8 @@ Napi::Value ApplySession::Run(const Napi::CallbackInfo& info) {
 //   TARGET str | DEV f64 mode, f64 dev | SRC str | XV str name, str value
 // where str = u32 length + bytes. CLOSE and QUIET are flags only. What a type
 // does not take (kFields) is read and ignored, as run() ignores it.
-enum PackedFlag : unsigned {
-  PF_CLOSE = 1,
-  PF_CHOWN = 2,
-  PF_PERM = 4,
-  PF_TIMES = 8,
-  PF_XATTRS = 16,
-  PF_TARGET = 32,
-  PF_DEV = 64,
-  PF_SRC = 128,
-  PF_XV = 256,
-  PF_QUIET = 512,
-  PF_DATA = 1024,
-};
+// Presence flags: the Field bits (F_OWNER = u and g, F_MODE = md, ...) plus CLOSE.
+constexpr unsigned PF_CLOSE = 1024;
 
 class Unpacker {
  public:
@@ -1168,20 +1157,8 @@ class Unpacker {
     off_ += 2;
     return v;
   }
-  uint32_t U32() {
-    Need(4);
-    uint32_t v;
-    std::memcpy(&v, p_ + off_, 4);
-    off_ += 4;
-    return v;
-  }
-  double F64() {
-    Need(8);
-    double v;
-    std::memcpy(&v, p_ + off_, 8);
-    off_ += 8;
-    return v;
-  }
+  uint32_t U32() { return Fixed<uint32_t>(); }
+  double F64() { return Fixed<double>(); }
   std::string Str() {
     uint32_t len = U32();
     Need(len);
@@ -1191,6 +1168,15 @@ class Unpacker {
   }
 
  private:
+  // a little-endian scalar (the host order: x86-64, arm64)
+  template <typename T>
+  T Fixed() {
+    Need(sizeof(T));
+    T v;
+    std::memcpy(&v, p_ + off_, sizeof(T));
+    off_ += sizeof(T);
+    return v;
+  }
   void Need(size_t k) {
     if (n_ - off_ < k || off_ > n_) throw std::out_of_range("packed ops truncated");
   }
@@ -1226,7 +1212,7 @@ Napi::Value ApplySession::RunPacked(const Napi::CallbackInfo& info) {
       const unsigned fl = u.U16();
       op.p = u.Str();
       if (!ValidRel(op.p)) throw Napi::TypeError::New(env, "op path must be clean and relative: " + op.p);
-      if (fl & PF_DATA) {
+      if (fl & F_DATA) {
         uint32_t first = u.U32(), count = u.U32();
         if (first > vecs.size() || count > vecs.size() - first) throw Napi::TypeError::New(env, "op data out of range");
         if (need & F_DATA) {
@@ -1237,7 +1223,7 @@ Napi::Value ApplySession::RunPacked(const Napi::CallbackInfo& info) {
       }
       if (need & F_DATA) op.close = (fl & PF_CLOSE) != 0;
       bool meta = !(op.type == OP_FILE && !op.close);  // a file op that does not close carries no metadata
-      if (fl & PF_CHOWN) {
+      if (fl & F_OWNER) {
         uint32_t uid = u.U32(), gid = u.U32();
         if (meta && (need & F_OWNER)) {
           op.chown = true;
@@ -1245,11 +1231,11 @@ Napi::Value ApplySession::RunPacked(const Napi::CallbackInfo& info) {
           op.gid = static_cast<gid_t>(gid);
         }
       }
-      if (fl & PF_PERM) {
+      if (fl & F_MODE) {
         uint32_t md = u.U32();
         if (meta && (need & F_MODE)) op.perm = static_cast<int>(md & 07777);
       }
-      if (fl & PF_TIMES) {
+      if (fl & F_TIMES) {
         double t[4];
         for (double& x : t) x = u.F64();
         if (meta && (need & F_TIMES)) {
@@ -1260,7 +1246,7 @@ Napi::Value ApplySession::RunPacked(const Napi::CallbackInfo& info) {
           op.ts[1].tv_nsec = static_cast<long>(t[3]);
         }
       }
-      if (fl & PF_XATTRS) {
+      if (fl & F_XATTRS) {
         uint32_t xn = u.U32();
         for (uint32_t j = 0; j < xn; j++) {
           std::string name = u.Str();
@@ -1268,30 +1254,30 @@ Napi::Value ApplySession::RunPacked(const Napi::CallbackInfo& info) {
           if (meta && (need & F_XATTRS)) op.xattrs.emplace_back(std::move(name), std::move(value));
         }
       }
-      if (fl & PF_TARGET) {
+      if (fl & F_TARGET) {
         std::string tg = u.Str();
         if (need & F_TARGET) op.tg = std::move(tg);
       }
       if (op.type == OP_LINK && !ValidRel(op.tg)) throw Napi::TypeError::New(env, "link target must be clean: " + op.tg);
-      if (fl & PF_DEV) {
+      if (fl & F_DEV) {
         double mode = u.F64(), dev = u.F64();
         if (need & F_DEV) {
           op.mode = static_cast<mode_t>(mode);
           op.dev = static_cast<dev_t>(dev);
         }
       }
-      if (fl & PF_SRC) {
+      if (fl & F_SRC) {
         std::string src = u.Str();
         if (need & F_SRC) op.src = std::move(src);
       }
-      if (fl & PF_XV) {
+      if (fl & F_XV) {
         std::string xn = u.Str(), xv = u.Str();
         if (need & F_XV) {
           op.xn = std::move(xn);
           op.xv = std::move(xv);
         }
       }
-      if (need & F_QUIET) op.quiet = (fl & PF_QUIET) != 0;
+      if (need & F_QUIET) op.quiet = (fl & F_QUIET) != 0;
     }
   } catch (const std::out_of_range& e) {
     throw Napi::TypeError::New(env, e.what());

@@ -116,8 +116,9 @@ export function openExecutor(root: string | Buffer, kind?: 'native' | 'js', thre
 
 // ---- packed ops (native executor) ----------------------------------------------------
 
+/** Presence flags: native/src/apply.cc's Field bits, plus Close. */
 const enum PF {
-  Close = 1,
+  Data = 1,
   Chown = 2,
   Perm = 4,
   Times = 8,
@@ -127,7 +128,7 @@ const enum PF {
   Src = 128,
   Xv = 256,
   Quiet = 512,
-  Data = 1024,
+  Close = 1024,
 }
 
 /**
