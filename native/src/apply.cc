@@ -16,9 +16,9 @@
 //  - Ops run strictly in order; run() must not be called again before the
 //    previous promise settles. After a failure the session refuses more work.
 //
-// Op objects (all fields optional unless noted):
-// Paths (p, tg, src) are byte strings: each char code is one byte (latin1),
-// so names that are not UTF-8 survive. xattr names are UTF-8 strings.
+// Op fields (all optional unless noted; packed into one buffer per batch, see
+// run() below). Paths (p, tg, src) are bytes, so names that are not UTF-8
+// survive; xattr names are UTF-8.
 //
 //   t   op type (required, see OpType)   p  path (rel)    tg  link/symlink target
 //   d   Buffer[] data to append (FILE)   c  close the current file (FILE)
@@ -187,8 +187,7 @@ class ApplySession : public Napi::ObjectWrap<ApplySession> {
  public:
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "ApplySession",
-                       {InstanceMethod<&ApplySession::Run>("run"), InstanceMethod<&ApplySession::RunPacked>("runPacked"),
-                        InstanceMethod<&ApplySession::CloseJs>("close")});
+                       {InstanceMethod<&ApplySession::Run>("run"), InstanceMethod<&ApplySession::CloseJs>("close")});
   }
 
   // new ApplySession(root[, threads]): threads > 1 writes self-contained
@@ -688,16 +687,14 @@ class ApplySession : public Napi::ObjectWrap<ApplySession> {
         if (::mkdirat(dfd, base.c_str(), 0755) != 0) {
           int e = errno;
           struct stat st {};
-          if (e == EEXIST && ::fstatat(dfd, base.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
-            // raced into existence as a directory: keep it as is, unless q
-            // (a deferred parent: the directory this apply made gets its metadata now)
-            if (!op.quiet) return true;
-            e = 0;
-          }
-          if (e != 0) {
+          bool dir = e == EEXIST && ::fstatat(dfd, base.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+          if (!dir) {
             f.set(e == EEXIST ? ENOTDIR : e, "mkdir", path);
             return false;
           }
+          // raced into existence as a directory: keep it as is, unless q (a
+          // deferred parent: the directory this apply made gets its metadata now)
+          if (!op.quiet) return true;
         }
         int fd = ::openat(dfd, base.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0) {
@@ -941,9 +938,8 @@ class ApplySession : public Napi::ObjectWrap<ApplySession> {
     return true;
   }
 
-  Napi::Value Run(const Napi::CallbackInfo& info);
 
-  Napi::Value RunPacked(const Napi::CallbackInfo& info);
+  Napi::Value Run(const Napi::CallbackInfo& info);
   Napi::Value CloseJs(const Napi::CallbackInfo& info) {
     if (busy_) throw Napi::Error::New(info.Env(), "ApplySession.close: a batch is still running");
     CloseAll();
@@ -955,11 +951,11 @@ class ApplySession : public Napi::ObjectWrap<ApplySession> {
 
 class BatchWorker : public Napi::AsyncWorker {
  public:
-  BatchWorker(Napi::Env env, ApplySession* s, Napi::Object self, Napi::Array ops, std::unique_ptr<Batch> b)
+  BatchWorker(Napi::Env env, ApplySession* s, Napi::Object self, Napi::Array data, std::unique_ptr<Batch> b)
       : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), session_(s), batch_(std::move(b)) {
     // keep the session and the data buffers alive while the pool thread uses them
     self_ = Napi::Persistent(self);
-    ops_ = Napi::Persistent(ops.As<Napi::Object>());
+    data_ = Napi::Persistent(data.As<Napi::Object>());
   }
   Napi::Promise Promise() { return deferred_.Promise(); }
   void Execute() override { session_->Execute(*batch_, failure_); }
@@ -980,11 +976,11 @@ class BatchWorker : public Napi::AsyncWorker {
   Napi::Promise::Deferred deferred_;
   ApplySession* session_;
   std::unique_ptr<Batch> batch_;
-  Napi::ObjectReference self_, ops_;
+  Napi::ObjectReference self_, data_;
   Failure failure_;
 };
 
-// Which op fields each op type reads (fewer property lookups per op).
+// Which op fields each op type takes.
 enum Field : unsigned {
   F_DATA = 1,
   F_OWNER = 2,
@@ -1013,133 +1009,14 @@ constexpr unsigned kFields[] = {
     F_SRC,                       // OP_COPYUP
 };
 
-// Property names, created once per run() (references to primitives need a newer Node-API).
-struct Keys {
-  Napi::String t, p, d, c, u, g, md, ts, x, tg, mode, dev, src, xn, xv, q;
-  explicit Keys(Napi::Env env)
-      : t(Napi::String::New(env, "t")),
-        p(Napi::String::New(env, "p")),
-        d(Napi::String::New(env, "d")),
-        c(Napi::String::New(env, "c")),
-        u(Napi::String::New(env, "u")),
-        g(Napi::String::New(env, "g")),
-        md(Napi::String::New(env, "md")),
-        ts(Napi::String::New(env, "ts")),
-        x(Napi::String::New(env, "x")),
-        tg(Napi::String::New(env, "tg")),
-        mode(Napi::String::New(env, "mode")),
-        dev(Napi::String::New(env, "dev")),
-        src(Napi::String::New(env, "src")),
-        xn(Napi::String::New(env, "xn")),
-        xv(Napi::String::New(env, "xv")),
-        q(Napi::String::New(env, "q")) {}
-};
-
-std::string Str(Napi::Value v) { return v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string(); }
-
-std::string BinStr(Napi::Value v) {
-  if (v.IsBuffer()) {
-    auto b = v.As<Napi::Buffer<char>>();
-    return std::string(b.Data(), b.Length());
-  }
-  return Str(v);
-}
-
-Napi::Value ApplySession::Run(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (busy_) throw Napi::Error::New(env, "ApplySession.run: previous batch still running");
-  if (failed_) throw Napi::Error::New(env, "ApplySession.run: session failed earlier");
-  if (rootfd_ < 0) throw Napi::Error::New(env, "ApplySession.run: session closed");
-  if (info.Length() < 1 || !info[0].IsArray()) throw Napi::TypeError::New(env, "ops must be an array");
-  Napi::Array arr = info[0].As<Napi::Array>();
-  Keys k(env);
-  Keys* keys = &k;
-  auto batch = std::make_unique<Batch>();
-  uint32_t n = arr.Length();
-  batch->ops.resize(n);
-  for (uint32_t i = 0; i < n; i++) {
-    Napi::Value v = arr.Get(i);
-    if (!v.IsObject()) throw Napi::TypeError::New(env, "op must be an object");
-    Napi::Object o = v.As<Napi::Object>();
-    Op& op = batch->ops[i];
-    Napi::Value tv = o.Get(keys->t);
-    if (!tv.IsNumber()) throw Napi::TypeError::New(env, "op.t must be a number");
-    op.type = tv.As<Napi::Number>().Int32Value();
-    if (op.type < OP_FILE || op.type > OP_COPYUP) throw Napi::TypeError::New(env, "unknown op type");
-    const unsigned need = kFields[op.type];
-    op.p = ByteString(o.Get(keys->p));
-    if (!ValidRel(op.p)) throw Napi::TypeError::New(env, "op path must be clean and relative: " + op.p);
-    Napi::Value d = (need & F_DATA) ? o.Get(keys->d) : env.Undefined();
-    if (d.IsArray()) {
-      Napi::Array da = d.As<Napi::Array>();
-      uint32_t dn = da.Length();
-      op.data.reserve(dn);
-      for (uint32_t j = 0; j < dn; j++) {
-        Napi::Value bv = da.Get(j);
-        if (!bv.IsTypedArray()) throw Napi::TypeError::New(env, "data must be Uint8Arrays");
-        auto ta = bv.As<Napi::Uint8Array>();
-        if (ta.ByteLength() == 0) continue;
-        op.data.push_back(iovec{ta.Data(), ta.ByteLength()});
-      }
-    }
-    if (need & F_DATA) op.close = o.Get(keys->c).ToBoolean().Value();
-    // a file op that does not close carries no metadata
-    if (op.type == OP_FILE && !op.close) continue;
-    Napi::Value u = (need & F_OWNER) ? o.Get(keys->u) : env.Undefined();
-    Napi::Value g = (need & F_OWNER) ? o.Get(keys->g) : env.Undefined();
-    if (u.IsNumber() && g.IsNumber()) {
-      op.chown = true;
-      op.uid = static_cast<uid_t>(u.As<Napi::Number>().Int64Value());
-      op.gid = static_cast<gid_t>(g.As<Napi::Number>().Int64Value());
-    }
-    Napi::Value md = (need & F_MODE) ? o.Get(keys->md) : env.Undefined();
-    if (md.IsNumber()) op.perm = md.As<Napi::Number>().Int32Value() & 07777;
-    Napi::Value ts = (need & F_TIMES) ? o.Get(keys->ts) : env.Undefined();
-    if (ts.IsArray()) {
-      Napi::Array ta = ts.As<Napi::Array>();
-      op.times = true;
-      op.ts[0].tv_sec = static_cast<time_t>(ta.Get(0u).As<Napi::Number>().Int64Value());
-      op.ts[0].tv_nsec = static_cast<long>(ta.Get(1u).As<Napi::Number>().Int64Value());
-      op.ts[1].tv_sec = static_cast<time_t>(ta.Get(2u).As<Napi::Number>().Int64Value());
-      op.ts[1].tv_nsec = static_cast<long>(ta.Get(3u).As<Napi::Number>().Int64Value());
-    }
-    Napi::Value x = (need & F_XATTRS) ? o.Get(keys->x) : env.Undefined();
-    if (x.IsArray()) {
-      Napi::Array xa = x.As<Napi::Array>();
-      for (uint32_t j = 0; j + 1 < xa.Length(); j += 2) {
-        op.xattrs.emplace_back(Str(xa.Get(j)), BinStr(xa.Get(j + 1)));
-      }
-    }
-    if (need & F_TARGET) op.tg = ByteString(o.Get(keys->tg));
-    if (op.type == OP_LINK && !ValidRel(op.tg)) throw Napi::TypeError::New(env, "link target must be clean: " + op.tg);
-    if (need & F_DEV) {
-      Napi::Value mode = o.Get(keys->mode);
-      if (mode.IsNumber()) op.mode = static_cast<mode_t>(mode.As<Napi::Number>().Int64Value());
-      Napi::Value dev = o.Get(keys->dev);
-      if (dev.IsNumber()) op.dev = static_cast<dev_t>(dev.As<Napi::Number>().Int64Value());
-    }
-    if (need & F_SRC) op.src = ByteString(o.Get(keys->src));
-    if (need & F_XV) {
-      op.xn = Str(o.Get(keys->xn));
-      op.xv = BinStr(o.Get(keys->xv));
-    }
-    if (need & F_QUIET) op.quiet = o.Get(keys->q).ToBoolean().Value();
-  }
-  busy_ = true;
-  auto* w = new BatchWorker(env, this, info.This().As<Napi::Object>(), arr, std::move(batch));
-  Napi::Promise p = w->Promise();
-  w->Queue();
-  return p;
-}
-
-// Packed ops (runPacked): the same ops as run() takes, encoded by
-// src/archive/ops.ts (encodeOps) into one buffer, little endian:
+// Ops arrive packed (run(packed, data)), encoded by src/archive/ops.ts's
+// Packer into one buffer, little endian:
 //   u8 type, u16 flags, str p, then per flag, in this order:
-//   DATA u32 first, u32 count (slices of the data array) | CHOWN u32 uid, u32 gid |
-//   PERM u32 | TIMES f64 x4 | XATTRS u32 n, n x (str name, str value) |
-//   TARGET str | DEV f64 mode, f64 dev | SRC str | XV str name, str value
-// where str = u32 length + bytes. CLOSE and QUIET are flags only. What a type
-// does not take (kFields) is read and ignored, as run() ignores it.
+//   F_DATA u32 first, u32 count (slices of the data array) | F_OWNER u32 uid, u32 gid |
+//   F_MODE u32 | F_TIMES f64 x4 | F_XATTRS u32 n, n x (str name, str value) |
+//   F_TARGET str | F_DEV f64 mode, f64 dev | F_SRC str | F_XV str name, str value
+// where str = u32 length + bytes; PF_CLOSE and F_QUIET are flags only. What a
+// type does not take (kFields) is read and ignored.
 // Presence flags: the Field bits (F_OWNER = u and g, F_MODE = md, ...) plus CLOSE.
 constexpr unsigned PF_CLOSE = 1024;
 
@@ -1185,12 +1062,12 @@ class Unpacker {
   size_t off_ = 0;
 };
 
-Napi::Value ApplySession::RunPacked(const Napi::CallbackInfo& info) {
+Napi::Value ApplySession::Run(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (busy_) throw Napi::Error::New(env, "ApplySession.run: previous batch still running");
   if (failed_) throw Napi::Error::New(env, "ApplySession.run: session failed earlier");
   if (rootfd_ < 0) throw Napi::Error::New(env, "ApplySession.run: session closed");
-  if (info.Length() < 2 || !info[0].IsBuffer() || !info[1].IsArray()) throw Napi::TypeError::New(env, "runPacked(buffer, data[])");
+  if (info.Length() < 2 || !info[0].IsBuffer() || !info[1].IsArray()) throw Napi::TypeError::New(env, "run(packed: Buffer, data: Uint8Array[])");
   auto packed = info[0].As<Napi::Buffer<uint8_t>>();
   Napi::Array data = info[1].As<Napi::Array>();
   std::vector<iovec> vecs(data.Length());

@@ -20,10 +20,6 @@ Napi::Error ErrnoError(Napi::Env env, int err, const std::string& syscall, const
 // A path argument: a Buffer (raw bytes) or a string (UTF-8).
 std::string PathValue(Napi::Value v, const char* what);
 
-// A "byte string": a JS string whose char codes are bytes (latin1), as the
-// applier keeps paths so that names which are not UTF-8 survive exactly.
-std::string ByteString(Napi::Value v);
-
 // A failure captured on a worker thread, turned into a JS error on the main thread.
 struct Failure {
   int err = 0;

@@ -66,22 +66,6 @@ std::string PathValue(Napi::Value v, const char* what) {
   throw Napi::TypeError::New(v.Env(), std::string(what) + " must be a string or a Buffer");
 }
 
-std::string ByteString(Napi::Value v) {
-  if (v.IsBuffer()) {
-    auto b = v.As<Napi::Buffer<char>>();
-    return std::string(b.Data(), b.Length());
-  }
-  if (!v.IsString()) return std::string();
-  size_t len = 0;
-  napi_status st = napi_get_value_string_latin1(v.Env(), v, nullptr, 0, &len);
-  if (st != napi_ok) throw Napi::Error::New(v.Env(), "invalid byte string");
-  std::string out(len, '\0');
-  size_t got = 0;
-  napi_get_value_string_latin1(v.Env(), v, out.data(), len + 1, &got);
-  out.resize(got);
-  return out;
-}
-
 Napi::Error Failure::ToError(Napi::Env env) const {
   Napi::Error e = err ? ErrnoError(env, err, syscall, path, dest) : Napi::Error::New(env, message);
   if (index >= 0) e.Set("opIndex", Napi::Number::New(env, static_cast<double>(index)));

@@ -106,7 +106,7 @@ export function openExecutor(root: string | Buffer, kind?: 'native' | 'js', thre
       // one buffer instead of an object per op: the addon reads it without a call per field
       run: (ops) => {
         const { packed, data } = packer.encode(ops);
-        return s.runPacked(packed, data);
+        return s.run(packed, data);
       },
       close: async () => s.close(),
     };
@@ -132,7 +132,7 @@ const enum PF {
 }
 
 /**
- * Encodes ops in the layout native/src/apply.cc's runPacked reads (see
+ * Encodes ops in the layout native/src/apply.cc's run() reads (see
  * there): paths are byte strings written as latin1, xattr names as UTF-8,
  * values as given (Buffer bytes or UTF-8 text); file data stays in its own
  * buffers, referenced by index.

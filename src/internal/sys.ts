@@ -23,9 +23,8 @@ import { notImplemented } from '../errdefs/index.js';
 export type PathArg = string | Buffer;
 
 export interface NativeApplySession {
-  run(ops: object[]): Promise<void>;
-  /** The same ops encoded by src/archive/ops.ts encodeOps (one buffer + the file data). */
-  runPacked(packed: Buffer, data: Uint8Array[]): Promise<void>;
+  /** A batch of ops packed by src/archive/ops.ts's Packer, with the file data they point into. */
+  run(packed: Buffer, data: Uint8Array[]): Promise<void>;
   close(): void;
 }
 
