@@ -237,9 +237,9 @@ function fsError(detail: string, err: unknown): DistError {
 class Applier {
   private readonly exec: Executor;
   private readonly merged: boolean;
-  private lowers: string[];
-  private lowerCache: Array<Map<string, LowerStat | null>>;
-  private lowerLinks: Array<Map<string, string | null>>;
+  private lowers!: string[];
+  private lowerCache!: Array<Map<string, LowerStat | null>>;
+  private lowerLinks!: Array<Map<string, string | null>>;
   private lazyLowers: (() => Promise<string[]>) | undefined;
   private rootNode!: Node;
   private readonly nodes = new Map<string, Node>();
@@ -276,14 +276,19 @@ class Applier {
   constructor(root: string, private readonly opts: ApplyOptions) {
     this.root = Buffer.from(root).toString('latin1'); // root arrives as a normal (UTF-8) path
     this.exec = openExecutor(Buffer.from(root), opts.executor, opts.threads);
-    this.lowers = (opts.parents ?? []).map((p) => Buffer.from(resolve(p)).toString('latin1'));
+    this.setLowers(opts.parents ?? []);
     this.merged = this.lowers.length > 0 && opts.lowerLookups !== false;
-    this.lowerCache = this.lowers.map(() => new Map());
-    this.lowerLinks = this.lowers.map(() => new Map());
     if (opts.lazyParents) {
       if (this.merged || opts.parents?.length) throw invalidArgument('apply: lazyParents needs lowerLookups: false and no parents');
       this.lazyLowers = opts.lazyParents;
     }
+  }
+
+  /** The lower directories (paths as given), as byte strings with empty lookup caches. */
+  private setLowers(paths: string[]): void {
+    this.lowers = paths.map((p) => Buffer.from(resolve(p)).toString('latin1'));
+    this.lowerCache = this.lowers.map(() => new Map());
+    this.lowerLinks = this.lowers.map(() => new Map());
   }
 
   /** Whether there are lower directories (loading lazy ones on first use). */
@@ -291,9 +296,7 @@ class Applier {
     if (this.lazyLowers) {
       const get = this.lazyLowers;
       this.lazyLowers = undefined;
-      this.lowers = (await get()).map((p) => Buffer.from(resolve(p)).toString('latin1'));
-      this.lowerCache = this.lowers.map(() => new Map());
-      this.lowerLinks = this.lowers.map(() => new Map());
+      this.setLowers(await get());
     }
     return this.lowers.length > 0;
   }
@@ -612,6 +615,16 @@ class Applier {
     return r;
   }
 
+  /** lowerDirInfo without the owner when the archive's owners are not kept. */
+  private async parentInfo(r: string): Promise<Partial<Op>> {
+    const info = await this.lowerDirInfo(r);
+    if (this.opts.noSameOwner) {
+      delete info.u;
+      delete info.g;
+    }
+    return info;
+  }
+
   /** Attributes for a created parent from the first lower that has the directory (containerd's mkparent). */
   private async lowerDirInfo(r: string): Promise<Partial<Op>> {
     for (let i = 0; i < this.lowers.length; i++) {
@@ -668,11 +681,7 @@ class Applier {
       }
       // Lazy lowers: the parent is made now, its lower info comes at the end.
       const defer = this.lazyLowers !== undefined;
-      const info = !defer && this.lowers.length ? await this.lowerDirInfo(cur) : {};
-      if (this.opts.noSameOwner) {
-        delete info.u;
-        delete info.g;
-      }
+      const info = !defer && this.lowers.length ? await this.parentInfo(cur) : {};
       this.push({ t: OpType.Mkparent, p: cur, ...info });
       const nn: Node = { kind: Kind.Dir, upper: true, fresh: true, lowers: n.kind === Kind.Dir ? n.lowers : [] };
       if (defer) this.deferred.push({ r: cur, node: nn });
@@ -917,12 +926,8 @@ class Applier {
     const live = this.deferred.filter(({ r, node }) => this.nodes.get(r) === node && !node.explicit);
     if (!live.length || !(await this.hasLowers())) return;
     for (const { r, node } of live) {
-      const info = await this.lowerDirInfo(r);
+      const info = await this.parentInfo(r);
       if (!info.ts) continue; // no lower directory there: 0755 as made
-      if (this.opts.noSameOwner) {
-        delete info.u;
-        delete info.g;
-      }
       this.name = r;
       // nothing made inside (an opaque marker only sets an xattr): the lower mtime stands too
       const made = [...(node.children ?? [])].some((c) => this.nodes.get(`${r}/${c}`)?.upper);

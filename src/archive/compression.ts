@@ -167,7 +167,7 @@ const POOL_MAX = 4;
 async function* childFilter(tool: string, args: string[], input: AsyncIterable<Buffer> | number, signal?: AbortSignal, pre?: Predigest): AsyncGenerator<Buffer> {
   if (signal?.aborted) throw canceled(`${tool}: operation canceled`, signal.reason);
   // With the addon, stdout is a pipe of ours read in 1 MiB chunks (and
-  // digested) on a pool thread; else Node's 64 KiB stream reads.
+  // digested) on the reader's own thread; else Node's 64 KiB stream reads.
   const fds = native?.pipe();
   let child: ChildProcessByStdio<Writable, Readable | null, Readable>;
   try {

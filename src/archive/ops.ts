@@ -158,12 +158,11 @@ export class Packer {
       if (op.xn !== undefined) fl |= PF.Xv;
       if (op.q) fl |= PF.Quiet;
       if (op.d) fl |= PF.Data;
-      const p = op.p ?? '';
-      this.reserve(64 + p.length + (op.tg?.length ?? 0) + (op.src?.length ?? 0));
+      this.reserve(3); // every writer below reserves what it writes
       this.buf[this.off++] = op.t;
       this.buf.writeUInt16LE(fl, this.off);
       this.off += 2;
-      this.latin1(p);
+      this.latin1(op.p ?? '');
       if (op.d) {
         this.u32(data.length);
         this.u32(op.d.length);

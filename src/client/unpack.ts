@@ -115,6 +115,12 @@ export async function unpackImage(svc: Services, ctx: Ctx, target: Descriptor, o
     const staged = (opts.parallel ?? (svc.diff instanceof LocalApplier && opts.snapshotter === 'overlayfs')) && !runningInUserNS();
     const slot = createLimiter(1);
     let applied = 0;
+    /** Layer i is in its committed snapshot: containerd's label on the blob, progress. */
+    const finished = async (i: number) => {
+      await labelLayer(i);
+      progress({ ref: rowOf(i), state: 'done', offset: m.layers[i].size, total: m.layers[i].size });
+      applied++;
+    };
 
     /** Layer i into its snapshot on chain[i-1] (committed): the early copy, or the Diff service. */
     const direct = async (i: number): Promise<void> => {
@@ -127,9 +133,7 @@ export async function unpackImage(svc: Services, ctx: Ctx, target: Descriptor, o
       if (i === 0 && early) {
         progress({ ref: rowOf(i), state: 'unpacking', total: layer.size });
         if (await early.finish(diffIDs[0], chain[0], provider)) {
-          await labelLayer(0);
-          progress({ ref: rowOf(i), state: 'done', offset: layer.size, total: layer.size });
-          applied++;
+          await finished(0);
           return;
         }
         // The live copy broke (or the blob was there already): apply the committed blob.
@@ -146,9 +150,7 @@ export async function unpackImage(svc: Services, ctx: Ctx, target: Descriptor, o
         await sn.remove(lctx, key).catch(() => undefined);
         if (!isAlreadyExists(err)) throw err; // another unpack committed the same chain meanwhile
       }
-      await labelLayer(i);
-      progress({ ref: rowOf(i), state: 'done', offset: layer.size, total: layer.size });
-      applied++;
+      await finished(i);
     };
 
     /** Layer i applied into a staging snapshot while `below` (layers < i) completes; then moved and committed. */
@@ -201,9 +203,7 @@ export async function unpackImage(svc: Services, ctx: Ctx, target: Descriptor, o
       } finally {
         if (stagedCreated) await sn.remove(lctx, stageKey).catch(() => undefined);
       }
-      await labelLayer(i);
-      progress({ ref: rowOf(i), state: 'done', offset: layer.size, total: layer.size });
-      applied++;
+      await finished(i);
     };
 
     const tasks: Promise<void>[] = [];
