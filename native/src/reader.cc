@@ -8,10 +8,14 @@
 //                                 name ("sha256", "sha512", ...) or none
 //   reader.read(buf)           -> Promise<number>: fills buf (a Buffer) until
 //                                 full or end of input; 0 = end of input.
-//                                 One read at a time; buf must not be touched
-//                                 until the promise settles.
-//   reader.digest()            -> hex digest of every byte read so far
-//   reader.close()             closes fd (not while a read is running)
+//                                 Reads may be queued ahead (each with its own
+//                                 buffer): the thread fills them in call order
+//                                 without waiting for the caller, and they
+//                                 settle in that order. A buffer must not be
+//                                 touched until its promise settles.
+//   reader.digest()            -> hex digest of every byte read so far (no
+//                                 read queued)
+//   reader.close()             closes fd (no read queued)
 //
 // The digest uses the OpenSSL built into Node (its symbols are exported by the
 // node binary; the headers ship with Node's development headers).
@@ -21,6 +25,7 @@
 
 #include <condition_variable>
 #include <cstdio>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -56,7 +61,7 @@ class PipeReader : public Napi::ObjectWrap<PipeReader> {
   }
 
   ~PipeReader() override {
-    Stop(!busy_);  // idle: the thread waits on cv_ and ends at once
+    Stop(queued_ == 0);  // idle: the thread waits on cv_ and ends at once
     if (fd_ >= 0) ::close(fd_);
     if (ctx_) EVP_MD_CTX_free(ctx_);
   }
@@ -67,13 +72,19 @@ class PipeReader : public Napi::ObjectWrap<PipeReader> {
   std::thread th_;
   std::mutex mu_;
   std::condition_variable cv_;
-  bool started_ = false, stop_ = false, pending_ = false, busy_ = false;
-  uint8_t* data_ = nullptr;
-  size_t cap_ = 0, got_ = 0;
-  int err_ = 0;
+  bool started_ = false, stop_ = false;
+  // A queued read. The thread owns it from todo_ until it hands it back
+  // through the TSFN; the main thread settles and frees it.
+  struct Req {
+    uint8_t* data;
+    size_t cap, got = 0;
+    int err = 0;
+    Napi::Promise::Deferred deferred;
+    Napi::ObjectReference buf;
+  };
+  std::deque<Req*> todo_;  // guarded by mu_
+  size_t queued_ = 0;      // main thread: reads not settled yet
   Napi::ThreadSafeFunction tsfn_;
-  std::unique_ptr<Napi::Promise::Deferred> deferred_;
-  Napi::ObjectReference buf_;
 
   // Reader thread: read until full or EOF, digest what was read.
   int Fill(uint8_t* data, size_t cap, size_t* got) {
@@ -95,36 +106,27 @@ class PipeReader : public Napi::ObjectWrap<PipeReader> {
 
   void Loop() {
     for (;;) {
-      uint8_t* data;
-      size_t cap;
+      Req* r;
       {
         std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [this] { return stop_ || pending_; });
+        cv_.wait(lock, [this] { return stop_ || !todo_.empty(); });
         if (stop_) return;
-        data = data_;
-        cap = cap_;
+        r = todo_.front();
+        todo_.pop_front();
       }
-      size_t got = 0;
-      int err = Fill(data, cap, &got);
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        pending_ = false;
-        got_ = got;
-        err_ = err;
-      }
-      tsfn_.BlockingCall(this, [](Napi::Env env, Napi::Function, PipeReader* self) { self->Complete(env); });
+      r->err = Fill(r->data, r->cap, &r->got);
+      // in order: one producer, and the TSFN queue is FIFO
+      tsfn_.BlockingCall(r, [this](Napi::Env env, Napi::Function, Req* done) { Complete(env, done); });
     }
   }
 
-  // Main thread: settle the read's promise.
-  void Complete(Napi::Env env) {
-    if (!busy_) return;
-    busy_ = false;
-    tsfn_.Unref(env);
-    auto d = std::move(deferred_);
-    buf_.Reset();
-    if (err_) d->Reject(ErrnoError(env, err_, "read").Value());
-    else d->Resolve(Napi::Number::New(env, static_cast<double>(got_)));
+  // Main thread: settle a read's promise.
+  void Complete(Napi::Env env, Req* r) {
+    std::unique_ptr<Req> own(r);
+    if (--queued_ == 0) tsfn_.Unref(env);
+    r->buf.Reset();
+    if (r->err) r->deferred.Reject(ErrnoError(env, r->err, "read").Value());
+    else r->deferred.Resolve(Napi::Number::New(env, static_cast<double>(r->got)));
   }
 
   void Stop(bool join) {
@@ -134,8 +136,11 @@ class PipeReader : public Napi::ObjectWrap<PipeReader> {
       stop_ = true;
     }
     cv_.notify_all();
-    if (join) th_.join();
-    else th_.detach();  // blocked in read(): never wait for it here
+    if (join) {
+      th_.join();
+    } else {
+      th_.detach();  // blocked in read(): never wait for it here
+    }
     tsfn_.Release();
     started_ = false;
   }
@@ -143,7 +148,6 @@ class PipeReader : public Napi::ObjectWrap<PipeReader> {
   Napi::Value Read(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (info.Length() < 1 || !info[0].IsBuffer()) throw Napi::TypeError::New(env, "read: a Buffer is required");
-    if (busy_) throw Napi::Error::New(env, "read: a read is already running");
     if (fd_ < 0) throw Napi::Error::New(env, "read: closed");
     auto buf = info[0].As<Napi::Buffer<uint8_t>>();
     if (!started_) {
@@ -151,24 +155,21 @@ class PipeReader : public Napi::ObjectWrap<PipeReader> {
       started_ = true;
       th_ = std::thread([this] { Loop(); });
     }
-    busy_ = true;
-    tsfn_.Ref(env);  // a pending read keeps the loop alive; an idle reader does not
-    deferred_ = std::make_unique<Napi::Promise::Deferred>(Napi::Promise::Deferred::New(env));
-    buf_ = Napi::Persistent(buf.As<Napi::Object>());
+    if (queued_++ == 0) tsfn_.Ref(env);  // a queued read keeps the loop alive; an idle reader does not
+    auto* r = new Req{buf.Data(), buf.Length(), 0, 0, Napi::Promise::Deferred::New(env), Napi::Persistent(buf.As<Napi::Object>())};
+    Napi::Promise p = r->deferred.Promise();
     {
       std::lock_guard<std::mutex> lock(mu_);
-      data_ = buf.Data();
-      cap_ = buf.Length();
-      pending_ = true;
+      todo_.push_back(r);
     }
     cv_.notify_one();
-    return deferred_->Promise();
+    return p;
   }
 
   Napi::Value Digest(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!ctx_) throw Napi::Error::New(env, "digest: no algorithm was given");
-    if (busy_) throw Napi::Error::New(env, "digest: a read is running");
+    if (queued_) throw Napi::Error::New(env, "digest: a read is queued");
     EVP_MD_CTX* copy = EVP_MD_CTX_new();
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
@@ -185,7 +186,7 @@ class PipeReader : public Napi::ObjectWrap<PipeReader> {
   }
 
   Napi::Value CloseJs(const Napi::CallbackInfo& info) {
-    if (busy_) throw Napi::Error::New(info.Env(), "close: a read is running");
+    if (queued_) throw Napi::Error::New(info.Env(), "close: a read is queued");
     Stop(true);
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;

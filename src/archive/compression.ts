@@ -156,8 +156,15 @@ export interface Predigest {
   recycle?: (ab: ArrayBufferLike) => void;
 }
 
+/** Output chunks read ahead of the consumer per decompressor. */
+const READ_AHEAD = 3;
 /** Free output chunks kept for reuse per decompressor. */
 const POOL_MAX = 4;
+
+/** Waits for the queued reads and drops them (their outcome no longer matters). */
+async function settle(queued: Array<{ n: Promise<number> }>): Promise<void> {
+  while (queued.length) await queued.shift()!.n.catch(() => 0);
+}
 
 /**
  * Streams input through `tool args…` (stdin → stdout). Errors: spawn failure,
@@ -178,6 +185,7 @@ async function* childFilter(tool: string, args: string[], input: AsyncIterable<B
   }
   const reader = fds ? new native!.PipeReader(fds[0], pre?.algorithm) : undefined;
   const free: ArrayBufferLike[] = [];
+  const queued: Array<{ buf: Buffer; n: Promise<number> }> = [];
   if (reader && pre) {
     pre.active = true;
     pre.recycle = (ab) => {
@@ -216,13 +224,23 @@ async function* childFilter(tool: string, args: string[], input: AsyncIterable<B
         });
   try {
     if (reader) {
-      for (;;) {
+      // reads queued ahead: the tool never waits for the consumer's pace
+      // until READ_AHEAD chunks are ready
+      const issue = (): void => {
         const ab = free.pop();
         const buf = ab ? Buffer.from(ab as ArrayBuffer) : Buffer.allocUnsafeSlow(PIPE_CHUNK);
-        const n = await reader.read(buf);
-        if (n === 0) break;
-        yield n === buf.length ? buf : buf.subarray(0, n);
+        queued.push({ buf, n: reader.read(buf) });
+      };
+      for (let i = 0; i < READ_AHEAD; i++) issue();
+      for (;;) {
+        const { buf, n } = queued[0]!;
+        const got = await n;
+        queued.shift();
+        if (got === 0) break;
+        issue();
+        yield got === buf.length ? buf : buf.subarray(0, got);
       }
+      await settle(queued);
       if (pre) pre.value = reader.digest();
     } else {
       for await (const chunk of child.stdout! as AsyncIterable<Buffer>) yield chunk;
@@ -239,7 +257,10 @@ async function* childFilter(tool: string, args: string[], input: AsyncIterable<B
   } finally {
     signal?.removeEventListener('abort', onAbort);
     kill();
-    if (reader) reader.close();
+    if (reader) {
+      await settle(queued); // the tool is gone: they end at once
+      reader.close();
+    }
     else child.stdout!.destroy();
   }
 }

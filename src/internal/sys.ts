@@ -45,10 +45,11 @@ export interface NativeAddon {
 }
 
 export interface NativePipeReader {
-  /** Fills buf until full or end of input; resolves the byte count (0 at the end). */
+  /** Fills buf until full or end of input; resolves the byte count (0 at the end). Reads may be queued ahead; they settle in call order. */
   read(buf: Buffer): Promise<number>;
-  /** Hex digest of every byte read so far. */
+  /** Hex digest of every byte read so far (no read queued). */
   digest(): string;
+  /** Closes the fd (no read queued). */
   close(): void;
 }
 

@@ -142,3 +142,36 @@ test('fallback without the addon: mknod(1) and mount(8); xattrs need setfattr (a
   assert.deepEqual(await fsp.readdir(join(dir, 'mnt')), []);
   await cleanup();
 });
+
+test('PipeReader: reads queued ahead fill in call order, digest covers every byte, EOF repeats', nativeOnly, async () => {
+  const { createHash, randomBytes } = await import('node:crypto');
+  const { closeSync, writeSync } = await import('node:fs');
+  const n = sys.native!;
+  const [r, w] = n.pipe();
+  const data = randomBytes(3 * 65536 + 123);
+  const reader = new n.PipeReader(r, 'sha256');
+  // four reads queued before a byte is written: each fills its own buffer
+  const bufs = [0, 1, 2, 3, 4].map(() => Buffer.alloc(65536));
+  const reads = bufs.map((b) => reader.read(b));
+  writeSync(w, data);
+  closeSync(w);
+  const got = await Promise.all(reads);
+  assert.deepEqual(got, [65536, 65536, 65536, 123, 0]);
+  assert.ok(Buffer.concat(bufs.map((b, i) => b.subarray(0, got[i]))).equals(data));
+  assert.equal(await reader.read(Buffer.alloc(16)), 0);
+  assert.equal(reader.digest(), createHash('sha256').update(data).digest('hex'));
+  reader.close();
+});
+
+test('PipeReader: digest and close refuse while a read is queued', nativeOnly, async () => {
+  const { closeSync } = await import('node:fs');
+  const n = sys.native!;
+  const [r, w] = n.pipe();
+  const reader = new n.PipeReader(r, 'sha256');
+  const p = reader.read(Buffer.alloc(16));
+  assert.throws(() => reader.digest(), /queued/);
+  assert.throws(() => reader.close(), /queued/);
+  closeSync(w);
+  assert.equal(await p, 0);
+  reader.close();
+});
