@@ -13,6 +13,7 @@ import { invalidArgument } from '../errdefs/index.js';
 /** Go's path.Clean. */
 export function clean(p: string): string {
   if (p === '') return '.';
+  if (isClean(p)) return p;
   const rooted = p.charCodeAt(0) === 47;
   const out: string[] = [];
   for (const el of p.split('/')) {
@@ -27,6 +28,24 @@ export function clean(p: string): string {
   const s = out.join('/');
   if (rooted) return '/' + s;
   return s === '' ? '.' : s;
+}
+
+/**
+ * Whether clean(p) === p for a non-empty p: no empty, "." or ".." element
+ * and no trailing slash ("/" alone is clean). One pass, no allocation.
+ */
+function isClean(p: string): boolean {
+  const n = p.length;
+  if (n === 1) return p !== '.';
+  let start = p.charCodeAt(0) === 47 ? 1 : 0; // current element's first index
+  for (let i = start; i <= n; i++) {
+    if (i < n && p.charCodeAt(i) !== 47) continue;
+    const len = i - start;
+    if (len === 0) return false;
+    if (p.charCodeAt(start) === 46 && (len === 1 || (len === 2 && p.charCodeAt(start + 1) === 46))) return false;
+    start = i + 1;
+  }
+  return true;
 }
 
 /** Go's filepath.Join: joins the non-empty elements and cleans; "" when all are empty. */
