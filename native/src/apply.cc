@@ -348,16 +348,29 @@ class ApplySession : public Napi::ObjectWrap<ApplySession> {
   // A whole regular file in one op: create (replacing), write, metadata, close.
   bool WriteFileTask(const Op& op, int dfd, const std::string& base, Failure& f) {
     std::string path = Full(op.p);
+    int fd = CreateFile(dfd, base, path, f);
+    if (fd < 0) return false;
+    if (!op.data.empty() && !WriteFd(fd, op.data, path, f)) {
+      ::close(fd);
+      return false;
+    }
+    return FinishFile(op, fd, path, f);
+  }
+
+  // A regular file created empty for writing (replacing what is there): its fd, or -1 with f set.
+  int CreateFile(int dfd, const std::string& base, const std::string& path, Failure& f) {
     int fd = -1;
     auto create = [&]() {
       fd = ::openat(dfd, base.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
       return fd < 0 ? -1 : 0;
     };
-    if (!CreateReplacing(dfd, base, path, "open", create, f)) return false;
-    bool ok = op.data.empty() || WriteFd(fd, op.data, path, f);
-    ok = ok && FdMeta(op, fd, path, f);
-    int r = ::close(fd);
-    if (ok && r != 0) {
+    return CreateReplacing(dfd, base, path, "open", create, f) ? fd : -1;
+  }
+
+  // A written file's metadata, then close (fd is closed either way).
+  bool FinishFile(const Op& op, int fd, const std::string& path, Failure& f) {
+    bool ok = FdMeta(op, fd, path, f);
+    if (::close(fd) != 0 && ok) {
       f.set(errno, "close", path);
       ok = false;
     }
@@ -620,27 +633,16 @@ class ApplySession : public Napi::ObjectWrap<ApplySession> {
           }
           int dfd = Parent(op.p, &base, f);
           if (dfd < 0) return false;
-          std::string path = Full(op.p);
-          int fd = -1;
-          auto create = [&]() {
-            fd = ::openat(dfd, base.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-            return fd < 0 ? -1 : 0;
-          };
-          if (!CreateReplacing(dfd, base, path, "open", create, f)) return false;
+          int fd = CreateFile(dfd, base, Full(op.p), f);
+          if (fd < 0) return false;
           curfd_ = fd;
           curpath_ = op.p;
         }
         if (!op.data.empty() && !WriteFd(curfd_, op.data, Full(curpath_), f)) return false;
         if (op.close) {
-          std::string path = Full(curpath_);
-          bool ok = FdMeta(op, curfd_, path, f);
-          int r = ::close(curfd_);
+          int fd = curfd_;
           curfd_ = -1;
-          if (!ok) return false;
-          if (r != 0) {
-            f.set(errno, "close", path);
-            return false;
-          }
+          return FinishFile(op, fd, Full(curpath_), f);
         }
         return true;
       }
