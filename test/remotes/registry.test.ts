@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { createResolver, type DockerResolver } from '../../src/remotes/docker/index.js';
 import { isAlreadyExists, isNotFound, isNotImplemented, isInvalidArgument, isFailedPrecondition } from '../../src/errdefs/index.js';
-import { startRegistry, registryAvailable, type Registry } from '../util/registry.js';
+import { startRegistry, registryAvailable, testResolver, type Registry } from '../util/registry.js';
 import { makeImage, makeMultiPlatform, pushBlobs, blob, sha256, MT, type Blob } from '../util/oci.js';
 import type { Fetcher } from '../../src/remotes/types.js';
 
@@ -24,7 +24,7 @@ const ctx = {};
 before(async () => {
   if (skip) return;
   reg = await startRegistry();
-  resolver = createResolver({ plainHTTP: true, hostsDir: [], retry: { baseDelayMs: 10 } });
+  resolver = testResolver();
 });
 
 after(async () => {

@@ -19,12 +19,12 @@ import { isFailedPrecondition, isNotFound } from '../../src/errdefs/index.js';
 import { chainID, chainIDs } from '../../src/images/chainid.js';
 import type { Ctx } from '../../src/internal/context.js';
 import { withTempMount } from '../../src/mount/index.js';
-import { createResolver, type DockerResolver } from '../../src/remotes/docker/index.js';
+import type { DockerResolver } from '../../src/remotes/docker/index.js';
 import type { Fetcher, Resolver } from '../../src/remotes/types.js';
 import { openEmbedded, type Embedded } from '../../src/services/embedded.js';
 import type { Info } from '../../src/snapshots/types.js';
 import { makeIndex, pushBlobs, type Image } from '../util/oci.js';
-import { registryAvailable, startRegistry, type Registry } from '../util/registry.js';
+import { registryAvailable, startRegistry, testResolver, type Registry } from '../util/registry.js';
 import { tempDir } from '../util/tmp.js';
 import { byPath, dir, dist, file, imageOf, layerOf, oracle, trickyLayers, whiteout, withoutDirMtimes } from './fixtures.js';
 
@@ -46,7 +46,7 @@ const cleanups: Array<() => Promise<void>> = [];
 before(async () => {
   if (skip) return;
   reg = await startRegistry();
-  resolver = createResolver({ plainHTTP: true, hostsDir: [], retry: { baseDelayMs: 10 } });
+  resolver = testResolver();
   const push = async (repo: string, blobs: Image['blobs']) => pushBlobs(ctx, await resolver.pusher(ctx, `${reg.host}/${repo}`), blobs);
 
   tricky = imageOf(await trickyLayers());

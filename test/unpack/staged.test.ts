@@ -14,10 +14,10 @@ import { unpackImage } from '../../src/client/unpack.js';
 import { chainIDs } from '../../src/images/chainid.js';
 import type { Ctx } from '../../src/internal/context.js';
 import { withTempMount } from '../../src/mount/index.js';
-import { createResolver, type DockerResolver } from '../../src/remotes/docker/index.js';
+import type { DockerResolver } from '../../src/remotes/docker/index.js';
 import { openEmbedded } from '../../src/services/embedded.js';
 import { pushBlobs, type Image } from '../util/oci.js';
-import { registryAvailable, startRegistry, type Registry } from '../util/registry.js';
+import { registryAvailable, startRegistry, testResolver, type Registry } from '../util/registry.js';
 import { tempDir } from '../util/tmp.js';
 import { byPath, dir, file, imageOf, layerOf, opaque, oracle } from './fixtures.js';
 
@@ -34,7 +34,7 @@ const cleanups: Array<() => Promise<void>> = [];
 before(async () => {
   if (skip) return;
   reg = await startRegistry();
-  resolver = createResolver({ plainHTTP: true, hostsDir: [], retry: { baseDelayMs: 10 } });
+  resolver = testResolver();
   const l1 = await layerOf(
     [
       dir('a', { mode: 0o710, uid: 1000, gid: 1001, mtime: OLD, xattrs: { 'user.k': 'v' } }),

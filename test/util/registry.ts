@@ -16,6 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { request } from 'undici';
 import { tempDir } from './tmp.js';
 import { startTokenServer, type TokenServer, type TokenServerOptions } from './registry-token.js';
+import { createResolver, type DockerResolver } from '../../src/remotes/docker/index.js';
 
 const run = promisify(execFile);
 
@@ -134,4 +135,9 @@ ${auth}`;
     throw err;
   }
   return { host, url, dir, tokenServer, logs, stop };
+}
+
+/** A resolver for a test registry: plain HTTP, no hosts.d, quick retries. */
+export function testResolver(): DockerResolver {
+  return createResolver({ plainHTTP: true, hostsDir: [], retry: { baseDelayMs: 10 } });
 }
