@@ -65,7 +65,7 @@ import { parse as parseDigest } from '../digest/index.js';
 import { lgetxattr, mkdev, native, S_IFBLK, S_IFCHR, S_IFIFO } from '../internal/sys.js';
 import { decompress, PREDIGEST, type Compression, type GzipBackend, type LayerSource, type Predigest, type ZstdBackend } from './compression.js';
 import { openExecutor, type Executor, type Op, OpType, type Timespecs, UTIME_OMIT } from './ops.js';
-import { clean, join, rel, relBase, relDir, rootPath, split, type LookupResult } from './paths.js';
+import { B, clean, join, rel, relBase, relDir, rootPath, split, text, type LookupResult } from './paths.js';
 import { TarReader, type TarHeader, type TarTime } from './tar.js';
 
 export interface ApplyOptions {
@@ -203,15 +203,8 @@ function timespecs(h: TarHeader): Timespecs {
   return [as, an, ms, mn];
 }
 
-/*
- * Paths inside the applier are byte strings (one char per byte, latin1), as
- * the tar reader returns names: names that are not UTF-8 survive exactly.
- * B() makes the Buffer that fs calls and the executor take; show() the text
- * for messages.
- */
-const B = (s: string): Buffer => Buffer.from(s, 'latin1');
-const show = (s: string): string => JSON.stringify(Buffer.from(s, 'latin1').toString('utf8'));
-const text = (s: string): string => Buffer.from(s, 'latin1').toString('utf8');
+/** A byte-string path (see paths.ts) quoted for messages. */
+const show = (s: string): string => JSON.stringify(text(s));
 
 async function readlinkB(p: string): Promise<string> {
   return (await fsp.readlink(B(p), { encoding: 'buffer' })).toString('latin1');

@@ -22,6 +22,7 @@ import * as fsp from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { lgetxattr, llistxattr, lsetxattr, mknod, native, S_IFCHR, XATTR_CREATE } from '../internal/sys.js';
+import { B, text } from './paths.js';
 
 export const enum OpType {
   /** Create (p set) / append (d) / finish (c) the current regular file. */
@@ -55,7 +56,7 @@ export const UTIME_OMIT = (1 << 30) - 2;
 
 export type Timespecs = [atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number];
 
-/** Paths (p, tg, src) are byte strings: one char per byte (latin1), see apply.ts. */
+/** Paths (p, tg, src) are byte strings: one char per byte (latin1), see paths.ts. */
 export interface Op {
   t: OpType;
   p?: string;
@@ -175,17 +176,7 @@ export class Packer {
         this.u32(op.g!);
       }
       if (op.md !== undefined) this.u32(op.md);
-      if (op.ts) {
-        this.reserve(32);
-        const v = this.view;
-        const o = this.off;
-        const ts = op.ts;
-        v.setFloat64(o, ts[0], true);
-        v.setFloat64(o + 8, ts[1], true);
-        v.setFloat64(o + 16, ts[2], true);
-        v.setFloat64(o + 24, ts[3], true);
-        this.off = o + 32;
-      }
+      if (op.ts) for (const t of op.ts) this.f64(t);
       if (op.x) {
         const n = op.x.length >> 1;
         this.u32(n);
@@ -251,9 +242,6 @@ export class Packer {
     }
   }
 }
-
-const B = (s: string): Buffer => Buffer.from(s, 'latin1');
-const text = (s: string): string => Buffer.from(s, 'latin1').toString('utf8');
 
 // ---- JS executor ------------------------------------------------------------------
 
@@ -440,21 +428,32 @@ class JsExecutor implements Executor {
   /** A regular file in one op: create (replacing), write, chown, xattrs, chmod, times, close. */
   private async wholeFile(op: Op): Promise<void> {
     const path = this.full(op.p!);
-    await this.checkParent(op.p!);
-    const fh = await this.replacing(path, () => fsp.open(B(path), C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600));
+    const fh = await this.createFile(op.p!, path);
     try {
       await writeAll(fh, op.d);
-      await this.fileMeta(op, fh, path);
+    } catch (err) {
+      await fh.close();
+      throw err;
+    }
+    await this.finishFile(op, fh, path);
+  }
+
+  /** Regular file p (at path) created empty for writing, replacing what is there. */
+  private async createFile(p: string, path: string): Promise<FileHandle> {
+    await this.checkParent(p);
+    return this.replacing(path, () => fsp.open(B(path), C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600));
+  }
+
+  /** A written file's chown, xattrs, chmod and times, then close (closed either way). */
+  private async finishFile(op: Op, fh: FileHandle, path: string): Promise<void> {
+    try {
+      if (op.u !== undefined && op.g !== undefined) await fh.chown(op.u, op.g);
+      await this.setXattrs(op, path, true);
+      if (op.md !== undefined) await fh.chmod(op.md);
+      if (op.ts) await fh.utimes(toSeconds(op.ts[0], op.ts[1]), toSeconds(op.ts[2], op.ts[3]));
     } finally {
       await fh.close();
     }
-  }
-
-  private async fileMeta(op: Op, fh: FileHandle, path: string): Promise<void> {
-    if (op.u !== undefined && op.g !== undefined) await fh.chown(op.u, op.g);
-    await this.setXattrs(op, path, true);
-    if (op.md !== undefined) await fh.chmod(op.md);
-    if (op.ts) await fh.utimes(toSeconds(op.ts[0], op.ts[1]), toSeconds(op.ts[2], op.ts[3]));
   }
 
   private async exec(op: Op): Promise<void> {
@@ -464,8 +463,7 @@ class JsExecutor implements Executor {
       case OpType.File: {
         if (p) {
           if (this.cur) throw new Error('internal: file op opened while another file is open');
-          await this.checkParent(p);
-          this.cur = await this.replacing(path, () => fsp.open(B(path), C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600));
+          this.cur = await this.createFile(p, path);
           this.curPath = path;
         }
         const fh = this.cur;
@@ -473,11 +471,7 @@ class JsExecutor implements Executor {
         await writeAll(fh, op.d);
         if (op.c) {
           this.cur = undefined;
-          try {
-            await this.fileMeta(op, fh, this.curPath);
-          } finally {
-            await fh.close();
-          }
+          await this.finishFile(op, fh, this.curPath);
         }
         return;
       }

@@ -132,3 +132,12 @@ async function walkLinks(path: string, lookup: Lookup, walked: { n: number }): P
   if (isAbs(newpath)) return newpath;
   return join(newdir, newpath);
 }
+
+/*
+ * Byte strings: the applier and its executors carry paths as strings of one
+ * char per byte (latin1), as the tar reader returns names, so names that are
+ * not UTF-8 survive exactly. B() makes the Buffer fs calls and the native
+ * executor take; text() the readable form for messages.
+ */
+export const B = (s: string): Buffer => Buffer.from(s, 'latin1');
+export const text = (s: string): string => Buffer.from(s, 'latin1').toString('utf8');
