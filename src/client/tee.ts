@@ -25,6 +25,8 @@ class Tee {
   private buffered = 0;
   private sink?: PassThrough;
   private dead = false;
+  /** Wakes a download held for the unpacker's decision. */
+  private decided: () => void = () => undefined;
   ended = false;
 
   constructor(private readonly onDead: () => void) {}
@@ -55,8 +57,6 @@ class Tee {
       if (!this.sink) this.fail();
     }
   }
-
-  private decided: () => void = () => undefined;
 
   claim(): Readable | undefined {
     if (this.dead || this.sink) return undefined;

@@ -76,10 +76,13 @@ export async function unpackImage(svc: Services, ctx: Ctx, target: Descriptor, o
     const sn = await svc.snapshotter(opts.snapshotter);
     // The first layer needs no parent: it can go into its snapshot while it downloads.
     const early = m.layers.length > 0 && opts.claimStream ? startEarly(lctx, sn, m.layers[0], opts.claimStream) : undefined;
-    const config = await readImageConfig(lctx, provider, m.config).catch(async (err) => {
-      await early?.discard();
-      throw err;
-    });
+    /** p, dropping the early apply if it fails (before the layer tasks own it). */
+    const orDiscard = <T>(p: Promise<T>): Promise<T> =>
+      p.catch(async (err: unknown) => {
+        await early?.discard();
+        throw err;
+      });
+    const config = await orDiscard(readImageConfig(lctx, provider, m.config));
     const diffIDs = config.rootfs?.diff_ids ?? [];
     if (diffIDs.length !== m.layers.length) {
       await early?.discard();
@@ -100,10 +103,7 @@ export async function unpackImage(svc: Services, ctx: Ctx, target: Descriptor, o
 
     // Layers already unpacked: a chain ID names the whole stack below it.
     let k = 0;
-    while (k < m.layers.length && (await exists(k).catch(async (err) => {
-      await early?.discard();
-      throw err;
-    }))) {
+    while (k < m.layers.length && (await orDiscard(exists(k)))) {
       if (k === 0) await early?.discard();
       progress({ ref: rowOf(k), state: 'exists' });
       k++;

@@ -267,16 +267,18 @@ async function transfer(ctx: Ctx, fetcher: Fetcher, desc: Descriptor, w: Writer,
   // write: writers may keep what they are given.
   let gather = Buffer.allocUnsafe(TRANSFER_WRITE);
   let gathered = 0;
-  // Flushes ignore the signal: what arrived is kept for a resume, even when canceled.
+  // Writes ignore the signal: what arrived is kept for a resume, even when canceled.
+  const put = async (data: Uint8Array) => {
+    await w.write(data);
+    cur += data.length;
+    progress(cur);
+  };
   const flush = async () => {
     if (gathered === 0) return;
-    const n = gathered;
-    const data = gather.subarray(0, n);
+    const data = gather.subarray(0, gathered);
     gather = Buffer.allocUnsafe(TRANSFER_WRITE);
     gathered = 0;
-    await w.write(data);
-    cur += n;
-    progress(cur);
+    await put(data);
   };
   try {
     for (;;) {
@@ -302,9 +304,7 @@ async function transfer(ctx: Ctx, fetcher: Fetcher, desc: Descriptor, w: Writer,
       }
       if (gathered + chunk.length > TRANSFER_WRITE) await flush();
       if (chunk.length >= TRANSFER_WRITE) {
-        await w.write(chunk);
-        cur += chunk.length;
-        progress(cur);
+        await put(chunk);
       } else {
         gather.set(chunk, gathered);
         gathered += chunk.length;
@@ -437,7 +437,6 @@ export async function pushContent(ctx: Ctx, pusher: Pusher, desc: Descriptor, pr
 }
 
 export { LabelDistributionSource, distributionSourceLabelKey, appendDistributionSource } from './source.js';
-
 
 /**
  * Handler recording that desc's blob is available from host/repo: appends

@@ -33,13 +33,9 @@ export async function withRegistry<T>(o: RemoteOptions & { header?: string[] }, 
   const resolver = await resolverFrom(o);
   const rep = createReporter(modeFor({ json }));
   try {
-    const r = await fn(resolver, rep);
-    rep.finish();
-    return r;
-  } catch (err) {
-    rep.finish();
-    throw err;
+    return await fn(resolver, rep);
   } finally {
+    rep.finish();
     await resolver.close();
   }
 }
