@@ -43,12 +43,12 @@
 #include <algorithm>
 #include <atomic>
 #include <climits>
-#include <cstring>
-#include <stdexcept>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -939,7 +939,6 @@ class ApplySession : public Napi::ObjectWrap<ApplySession> {
     }
     return true;
   }
-
 
   Napi::Value Run(const Napi::CallbackInfo& info);
   Napi::Value CloseJs(const Napi::CallbackInfo& info) {

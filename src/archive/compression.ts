@@ -260,8 +260,9 @@ async function* childFilter(tool: string, args: string[], input: AsyncIterable<B
     if (reader) {
       await settle(queued); // the tool is gone: they end at once
       reader.close();
+    } else {
+      child.stdout!.destroy();
     }
-    else child.stdout!.destroy();
   }
 }
 

@@ -18,10 +18,10 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { notImplemented } from '../errdefs/index.js';
 
-/** One ordered batch executor of src/archive's applier (see native/src/apply.cc). */
 /** Paths: strings are UTF-8; Buffers are raw bytes (names that are not UTF-8). */
 export type PathArg = string | Buffer;
 
+/** One ordered batch executor of src/archive's applier (see native/src/apply.cc). */
 export interface NativeApplySession {
   /** A batch of ops packed by src/archive/ops.ts's Packer, with the file data they point into. */
   run(packed: Buffer, data: Uint8Array[]): Promise<void>;
