@@ -14,7 +14,14 @@
  *    boundary (Go accepts both); a zero block followed by a non-zero block is
  *    an error. Bytes after the end marker are left to the caller (containerd
  *    drains them into the diffID digest).
- *  - GNU/PAX sparse files are refused (NotImplemented).
+ *  - sparse files, as Go reads them: old GNU ('S', map in the header and its
+ *    extension blocks), PAX GNU.sparse 0.0 (offset/numbytes records), 0.1
+ *    (GNU.sparse.map) and 1.0 (map at the start of the data). The header gives
+ *    the real size (and GNU.sparse.name the name); data events give the
+ *    logical content, holes as zeros (containerd copies with Read, so holes
+ *    are written as zeros too). A map out of order, beyond the size, or
+ *    describing more or less data than the entry holds is an error. Old GNU
+ *    entries keep type 'S' (containerd's applier refuses that type).
  *
  * Push-pull interface, no copies of file data: `push(chunk)` hands over the
  * next input chunk, then `next()` returns events until it returns null (needs
@@ -23,7 +30,7 @@
  * view of a chunk once next() returned null for it (names and PAX values
  * are copies), so a caller done with the data may reuse the chunk.
  */
-import { invalidArgument, notImplemented } from '../errdefs/index.js';
+import { invalidArgument } from '../errdefs/index.js';
 
 export interface TarTime {
   sec: number;
@@ -62,6 +69,8 @@ export type TarEvent =
   | { kind: 'end' };
 
 const BLOCK = 512;
+/** TarReader.block(): the block was assembled in the staging buffer (not an offset). */
+const BLOCK_STAGED = Number.MAX_SAFE_INTEGER;
 /** Cap on PAX and GNU long-name payloads (Go: maxSpecialFileSize). */
 export const MAX_SPECIAL_FILE_SIZE = 1 << 20;
 const PAX_XATTR = 'SCHILY.xattr.';
@@ -72,6 +81,36 @@ const enum State {
   Meta,
   Pad,
   Done,
+  /** Old GNU sparse extension blocks (after the header, before the data). */
+  SparseExt,
+  /** PAX GNU sparse 1.0: the map's blocks at the start of the data. */
+  SparseMap,
+  /** Logical content of a sparse entry: data fragments and holes. */
+  Sparse,
+}
+
+/** Holes are read from here (never written to). */
+let zeros: Buffer | undefined;
+const ZEROS_SIZE = 1 << 20;
+
+/** A decimal as Go's strconv.ParseInt(s, 10, 64) accepts it; NaN otherwise. */
+function decimal(s: string): number {
+  if (!/^[+-]?\d+$/.test(s)) return NaN;
+  const n = Number(s);
+  return Number.isSafeInteger(n) ? n : NaN;
+}
+
+/** Go's validateSparseEntries over [offset, length, …]: in order, no overlap, inside size. */
+function validSparse(map: number[], size: number): boolean {
+  if (size < 0) return false;
+  let end = 0;
+  for (let i = 0; i < map.length; i += 2) {
+    const off = map[i]!;
+    const len = map[i + 1]!;
+    if (!(off >= 0 && len >= 0) || off + len > size || end > off) return false;
+    end = off + len;
+  }
+  return true;
 }
 
 const enum Fmt {
@@ -205,6 +244,8 @@ function parsePaxDecimal(v: Buffer, key: string): number {
 /** PAX extended header records ("%d %s=%s\n"), values raw. */
 export function parsePax(buf: Buffer): Map<string, Buffer> {
   const out = new Map<string, Buffer>();
+  // GNU sparse 0.0 repeats offset/numbytes pairs: gathered, in order, as a 0.1 map
+  const sparse: string[] = [];
   let pos = 0;
   while (pos < buf.length) {
     const sp = buf.indexOf(0x20, pos);
@@ -224,9 +265,15 @@ export function parsePax(buf: Buffer): Map<string, Buffer> {
     if ((key === 'path' || key === 'linkpath' || key === 'uname' || key === 'gname') && value.includes(0)) {
       throw bad(`PAX ${key} contains NUL`);
     }
-    out.set(key, value);
     pos += n;
+    if (key === 'GNU.sparse.offset' || key === 'GNU.sparse.numbytes') {
+      if ((key === 'GNU.sparse.offset') !== (sparse.length % 2 === 0) || value.includes(0x2c)) throw bad('malformed GNU sparse 0.0 map');
+      sparse.push(value.toString('latin1'));
+      continue;
+    }
+    out.set(key, value);
   }
+  if (sparse.length) out.set('GNU.sparse.map', Buffer.from(sparse.join(','), 'latin1'));
   return out;
 }
 
@@ -248,6 +295,13 @@ export class TarReader {
   private pax: Map<string, Buffer> | undefined;
   private longName: string | undefined;
   private longLink: string | undefined;
+  // sparse entry: its header until the map is complete; the map; the fragments
+  private sparseHdr: TarHeader | undefined;
+  private sparseMap: number[] = [];
+  private sparseText = '';
+  /** Fragment lengths in logical order: > 0 data, < 0 a hole. */
+  private frags: number[] = [];
+  private frag = 0;
   /** Bytes pushed so far. */
   bytesIn = 0;
 
@@ -321,29 +375,130 @@ export class TarReader {
           continue;
         }
         case State.Header: {
-          let block: Buffer;
-          let off: number;
-          if (this.hdrFill === 0 && avail >= BLOCK) {
-            block = this.chunk;
-            off = this.pos;
-            this.pos += BLOCK;
-          } else {
-            if (avail === 0) return null;
-            const n = Math.min(avail, BLOCK - this.hdrFill);
-            this.chunk.copy(this.hdr, this.hdrFill, this.pos, this.pos + n);
-            this.pos += n;
-            this.hdrFill += n;
-            if (this.hdrFill < BLOCK) return null;
-            this.hdrFill = 0;
-            block = this.hdr;
-            off = 0;
-          }
-          const ev = this.onHeader(block, off);
+          const off = this.block();
+          if (off < 0) return null;
+          const ev = this.onHeader(off === BLOCK_STAGED ? this.hdr : this.chunk, off === BLOCK_STAGED ? 0 : off);
           if (ev) return ev;
           continue;
         }
+        case State.SparseExt: {
+          const off = this.block();
+          if (off < 0) return null;
+          const b = off === BLOCK_STAGED ? this.hdr : this.chunk;
+          const o = off === BLOCK_STAGED ? 0 : off;
+          // 21 entries of offset[12] length[12], then the "extended" flag
+          this.oldSparseEntries(b, o, 21);
+          if (b[o + 504]! > 0) continue;
+          return this.startSparse();
+        }
+        case State.SparseMap: {
+          if (this.remaining < BLOCK) throw invalidArgument('archive/tar: unexpected EOF in GNU sparse map');
+          const off = this.block();
+          if (off < 0) return null;
+          this.remaining -= BLOCK;
+          const b = off === BLOCK_STAGED ? this.hdr : this.chunk;
+          const o = off === BLOCK_STAGED ? 0 : off;
+          this.sparseText += b.toString('latin1', o, o + BLOCK);
+          const toks = this.sparseText.split('\n');
+          const have = toks.length - 1; // complete tokens
+          if (have < 1) continue;
+          const count = decimal(toks[0]!);
+          if (!(count >= 0)) throw bad('invalid GNU sparse map');
+          if (have < 1 + 2 * count) continue;
+          const map: number[] = [];
+          for (let i = 1; i <= 2 * count; i++) {
+            const v = decimal(toks[i]!);
+            if (Number.isNaN(v)) throw bad('invalid GNU sparse map');
+            map.push(v);
+          }
+          this.sparseText = '';
+          this.sparseMap = map;
+          return this.startSparse();
+        }
+        case State.Sparse: {
+          if (this.frag === this.frags.length) {
+            this.state = this.pad ? State.Pad : State.Header;
+            this.padDone = 0;
+            return { kind: 'end' };
+          }
+          const f = this.frags[this.frag]!;
+          if (f < 0) {
+            zeros ??= Buffer.alloc(ZEROS_SIZE);
+            const n = Math.min(-f, ZEROS_SIZE);
+            this.frags[this.frag] = f + n;
+            if (f + n === 0) this.frag++;
+            return { kind: 'data', data: zeros.subarray(0, n) };
+          }
+          if (avail === 0) return null;
+          const n = Math.min(avail, f);
+          const data = this.chunk.subarray(this.pos, this.pos + n);
+          this.pos += n;
+          this.remaining -= n;
+          this.frags[this.frag] = f - n;
+          if (f === n) this.frag++;
+          return { kind: 'data', data };
+        }
       }
     }
+  }
+
+  /**
+   * The next 512-byte block: its offset in the current chunk, BLOCK_STAGED
+   * when it was assembled in this.hdr (split across chunks), or -1 when more
+   * input is needed.
+   */
+  private block(): number {
+    const avail = this.chunk.length - this.pos;
+    if (this.hdrFill === 0 && avail >= BLOCK) {
+      this.pos += BLOCK;
+      return this.pos - BLOCK;
+    }
+    if (avail === 0) return -1;
+    const n = Math.min(avail, BLOCK - this.hdrFill);
+    this.chunk.copy(this.hdr, this.hdrFill, this.pos, this.pos + n);
+    this.pos += n;
+    this.hdrFill += n;
+    if (this.hdrFill < BLOCK) return -1;
+    this.hdrFill = 0;
+    return BLOCK_STAGED;
+  }
+
+  /** Adds the old-GNU sparse entries at b[o…] (up to max, ending at the first empty one). */
+  private oldSparseEntries(b: Buffer, o: number, max: number): void {
+    for (let i = 0; i < max; i++) {
+      const e = o + i * 24;
+      if (b[e] === 0) return;
+      this.sparseMap.push(numeric(b, e, e + 12, 'sparse offset'), numeric(b, e + 12, e + 24, 'sparse length'));
+    }
+  }
+
+  /** The map is complete: checks it against the sizes, lays out the fragments, returns the header. */
+  private startSparse(): TarEvent {
+    const h = this.sparseHdr!;
+    const map = this.sparseMap;
+    this.sparseHdr = undefined;
+    this.sparseMap = [];
+    if (!validSparse(map, h.size)) throw bad('invalid sparse map');
+    const frags: number[] = [];
+    let pos = 0;
+    let data = 0;
+    for (let i = 0; i < map.length; i += 2) {
+      const off = map[i]!;
+      const len = map[i + 1]!;
+      if (len === 0) continue;
+      if (off > pos) frags.push(pos - off);
+      frags.push(len);
+      data += len;
+      pos = off + len;
+    }
+    if (h.size > pos) frags.push(pos - h.size);
+    // Go fails the read at the end of such an entry (errMissData / errUnrefData)
+    if (data > this.remaining) throw invalidArgument('archive/tar: sparse file references non-existent data');
+    if (data < this.remaining) throw invalidArgument('archive/tar: sparse file contains unreferenced data');
+    this.frags = frags;
+    this.frag = 0;
+    this.state = State.Sparse;
+    return { kind: 'header', header: h };
   }
 
   private onHeader(b: Buffer, o: number): TarEvent | null {
@@ -408,7 +563,8 @@ export class TarReader {
         return null;
       }
       case 'S':
-        throw notImplemented('archive/tar: GNU sparse files are not supported');
+        if (fmt !== Fmt.GNU) throw bad('sparse entry not in GNU format');
+        break;
     }
 
     const pax = this.pax;
@@ -461,10 +617,60 @@ export class TarReader {
     if (xattrs) header.xattrs = xattrs;
     if (pax) header.pax = pax;
     const n = HEADER_ONLY.has(type) ? 0 : size;
-    this.state = State.Data;
     this.remaining = n;
     this.pad = (BLOCK - (n % BLOCK)) % BLOCK;
+    if (type === 'S') {
+      // old GNU: real size at 483, 4 map entries at 386, "extended" flag at 482
+      header.size = numeric(b, o + 483, o + 495, 'realsize');
+      this.sparseHdr = header;
+      this.sparseMap = [];
+      this.oldSparseEntries(b, o + 386, 4);
+      if (b[o + 482]! > 0) {
+        this.state = State.SparseExt;
+        return null;
+      }
+      return this.startSparse();
+    }
+    const version = pax && this.sparseVersion(pax);
+    if (version) {
+      if (HEADER_ONLY.has(type)) throw bad('sparse map on an entry without data');
+      const sname = pax.get('GNU.sparse.name');
+      if (sname?.length) header.name = sname.toString('latin1');
+      const real = pax.get('GNU.sparse.size')?.length ? pax.get('GNU.sparse.size') : pax.get('GNU.sparse.realsize');
+      if (real?.length) {
+        header.size = decimal(real.toString('latin1'));
+        if (Number.isNaN(header.size)) throw bad('invalid GNU sparse size');
+      }
+      this.sparseHdr = header;
+      this.sparseMap = [];
+      if (version === '1.0') {
+        this.sparseText = '';
+        this.state = State.SparseMap;
+        return null;
+      }
+      const count = decimal(pax.get('GNU.sparse.numblocks')?.toString('latin1') ?? '');
+      const text = pax.get('GNU.sparse.map')?.toString('latin1') ?? '';
+      const parts = text === '' ? [] : text.split(',');
+      if (!(count >= 0) || parts.length !== 2 * count) throw bad('invalid GNU sparse map');
+      for (const p of parts) {
+        const v = decimal(p);
+        if (Number.isNaN(v)) throw bad('invalid GNU sparse map');
+        this.sparseMap.push(v);
+      }
+      return this.startSparse();
+    }
+    this.state = State.Data;
     return { kind: 'header', header };
+  }
+
+  /** Go's readGNUSparsePAXHeaders: which GNU sparse PAX format the records use ('0.x', '1.0'), if any. */
+  private sparseVersion(pax: Map<string, Buffer>): '0.x' | '1.0' | undefined {
+    const major = pax.get('GNU.sparse.major')?.toString('latin1') ?? '';
+    const minor = pax.get('GNU.sparse.minor')?.toString('latin1') ?? '';
+    if (major === '0' && (minor === '0' || minor === '1')) return '0.x';
+    if (major === '1' && minor === '0') return '1.0';
+    if (major !== '' || minor !== '') return undefined; // an unknown version: a plain file, as in Go
+    return pax.get('GNU.sparse.map')?.length ? '0.x' : undefined;
   }
 
   private finishMeta(): void {
@@ -475,9 +681,6 @@ export class TarReader {
     switch (type) {
       case 'x': {
         const recs = parsePax(buf);
-        for (const k of recs.keys()) {
-          if (k.startsWith('GNU.sparse.')) throw notImplemented('archive/tar: GNU sparse files are not supported');
-        }
         // several 'x' headers in a row: Go keeps only the last one
         this.pax = recs;
         break;
