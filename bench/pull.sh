@@ -20,7 +20,8 @@
 # hyperfine, jq, /usr/bin/time. Env: RUNS (5), RIG_HOME (/work/shared/rig),
 # DIST_BIN (default build/src/cmd/dist/main.js), BENCH_DIR ($RIG_DIR/bench-dist),
 # ONLY="dist-pull-overlayfs ..." (subset of the dist benchmarks),
-# SKIP_ANCHORS=1 (reuse the anchor JSON of an earlier run), KEEP_TRASH=1,
+# SKIP_ANCHORS=1 (reuse the anchor JSON of an earlier run), SKIP_PAIRED=1 (no
+# alternating unpack/floor rounds), KEEP_TRASH=1,
 # PROFILE=1 (also write a --cpu-prof of one cold dist pull to $BENCH_DIR/prof).
 set -euo pipefail
 RIG_HOME=${RIG_HOME:-/work/shared/rig}
@@ -125,6 +126,37 @@ if [[ ${PROFILE:-0} == 1 ]]; then
 fi
 "$B/fresh.sh" "$ROOT"
 
+# ---- paired: dist unpack and igzip -dc | tar -x alternating, round by round.
+# The anchors below run minutes after dist's benchmarks, and this disk's
+# speed drifts between such runs (the floor's median has moved 0.45–0.70 s
+# from run to run); alternating puts both under the same conditions, and the
+# median of the per-round ratios is the comparison to trust.
+PAIRED=""
+if sel dist-unpack-overlayfs && [[ ${SKIP_PAIRED:-0} != 1 ]]; then
+  L=$LAYOUTS/debian
+  MF=$L/blobs/sha256/$(jq -r --arg t "${IMG#*:}" '.manifests[]|select(.annotations["org.opencontainers.image.ref.name"]==$t)|.digest' "$L/index.json" | cut -d: -f2)
+  LFILES=""; for d in $(jq -r '.layers[].digest' "$MF" | cut -d: -f2); do LFILES+=" $L/blobs/sha256/$d"; done
+  now() { date +%s.%N; }
+  : > "$B/paired.txt"
+  log "paired: dist unpack vs igzip -dc | tar -x, $RUNS rounds"
+  for r in $(seq 1 "$RUNS"); do
+    "$B/fetched.sh" "$ROOT"; io_settle
+    t0=$(now); $DIST --root "$ROOT" unpack --snapshotter overlayfs "$REF" >/dev/null 2>&1; t1=$(now)
+    "$B/fresh.sh" "$W/tarx"; mkdir -p "$W/tarx"; io_settle
+    t2=$(now); for f in $LFILES; do igzip -dc "$f" | tar -x -C "$W/tarx"; done; t3=$(now)
+    echo "$t0 $t1 $t2 $t3" | awk '{ d = $2 - $1; f = $4 - $3; printf "%.3f %.3f %.3f\n", d, f, d / f }' >> "$B/paired.txt"
+  done
+  "$B/fresh.sh" "$W/tarx"
+  PAIRED=$(awk '
+    function median(a, n,   i, j, t) { for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+      return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
+    { d[NR] = $1; f[NR] = $2; r[NR] = $3 }
+    END { md = median(d, NR); mf = median(f, NR); mr = median(r, NR)
+      printf "| dist unpack / igzip -dc \\| tar -x, alternating (%d rounds; per-round ratios %s) | %.3f s / %.3f s | %.2f× | %s |\n",
+        NR, rounds, md, mf, mr, (mr <= 1.3 ? "meets ≤ 1.3×" : "misses ≤ 1.3×") }
+  ' rounds="$(awk '{printf "%s%s", (NR > 1 ? " " : ""), $3}' "$B/paired.txt")" "$B/paired.txt")
+fi
+
 # ---- anchors: the rig's own benchmarks, same conditions
 if [[ ${SKIP_ANCHORS:-0} != 1 ]]; then
   RUNS=$RUNS RESULTS=$B/anchors.md \
@@ -171,6 +203,7 @@ ratio() { # ratio A B GOAL LABEL
   ratio dist-fetch ctr-content-fetch "" "dist fetch / ctr content fetch"
   ratio dist-fetch skopeo-copy-oci "" "dist fetch / skopeo copy"
   ratio dist-unpack-overlayfs igzip-tar-x-disk 1.3 "dist unpack (overlayfs) / igzip -dc | tar -x"
+  [[ -z $PAIRED ]] || echo "$PAIRED"
   ratio dist-unpack-overlayfs pigz-tar-x-disk "" "dist unpack (overlayfs) / pigz -dc | tar -x"
   ratio dist-unpack-overlayfs ctr-unpack-only "" "dist unpack / ctr unpack-only (overlayfs)"
   ratio dist-unpack-overlayfs umoci-unpack "" "dist unpack (overlayfs) / umoci unpack"
