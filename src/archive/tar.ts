@@ -69,8 +69,6 @@ export type TarEvent =
   | { kind: 'end' };
 
 const BLOCK = 512;
-/** TarReader.block(): the block was assembled in the staging buffer (not an offset). */
-const BLOCK_STAGED = Number.MAX_SAFE_INTEGER;
 /** Cap on PAX and GNU long-name payloads (Go: maxSpecialFileSize). */
 export const MAX_SPECIAL_FILE_SIZE = 1 << 20;
 const PAX_XATTR = 'SCHILY.xattr.';
@@ -235,9 +233,8 @@ export function parsePaxTime(s: string): TarTime {
 
 function parsePaxDecimal(v: Buffer, key: string): number {
   const s = v.toString('latin1');
-  if (!/^[+-]?\d+$/.test(s)) throw bad(`invalid PAX ${key} ${JSON.stringify(s)}`);
-  const n = Number(s);
-  if (!Number.isSafeInteger(n)) throw bad(`invalid PAX ${key} ${JSON.stringify(s)}`);
+  const n = decimal(s);
+  if (Number.isNaN(n)) throw bad(`invalid PAX ${key} ${JSON.stringify(s)}`);
   return n;
 }
 
@@ -284,6 +281,8 @@ export class TarReader {
   /** Staging for a header split across chunks. */
   private hdr = Buffer.alloc(BLOCK);
   private hdrFill = 0;
+  /** Where the block block() returned lies. */
+  private blk: Buffer = this.hdr;
   private remaining = 0;
   private pad = 0;
   private padDone = 0;
@@ -346,11 +345,7 @@ export class TarReader {
             return { kind: 'end' };
           }
           if (avail === 0) return null;
-          const n = Math.min(avail, this.remaining);
-          const data = this.chunk.subarray(this.pos, this.pos + n);
-          this.pos += n;
-          this.remaining -= n;
-          return { kind: 'data', data };
+          return { kind: 'data', data: this.take(this.remaining) };
         }
         case State.Pad: {
           if (avail === 0) return null;
@@ -363,10 +358,7 @@ export class TarReader {
         case State.Meta: {
           if (this.remaining > 0) {
             if (avail === 0) return null;
-            const n = Math.min(avail, this.remaining);
-            this.metaParts.push(this.chunk.subarray(this.pos, this.pos + n));
-            this.pos += n;
-            this.remaining -= n;
+            this.metaParts.push(this.take(this.remaining));
             if (this.remaining > 0) return null;
           }
           this.finishMeta();
@@ -375,30 +367,26 @@ export class TarReader {
           continue;
         }
         case State.Header: {
-          const off = this.block();
-          if (off < 0) return null;
-          const ev = this.onHeader(off === BLOCK_STAGED ? this.hdr : this.chunk, off === BLOCK_STAGED ? 0 : off);
+          const o = this.block();
+          if (o < 0) return null;
+          const ev = this.onHeader(this.blk, o);
           if (ev) return ev;
           continue;
         }
         case State.SparseExt: {
-          const off = this.block();
-          if (off < 0) return null;
-          const b = off === BLOCK_STAGED ? this.hdr : this.chunk;
-          const o = off === BLOCK_STAGED ? 0 : off;
+          const o = this.block();
+          if (o < 0) return null;
           // 21 entries of offset[12] length[12], then the "extended" flag
-          this.oldSparseEntries(b, o, 21);
-          if (b[o + 504]! > 0) continue;
+          this.oldSparseEntries(this.blk, o, 21);
+          if (this.blk[o + 504]! > 0) continue;
           return this.startSparse();
         }
         case State.SparseMap: {
           if (this.remaining < BLOCK) throw invalidArgument('archive/tar: unexpected EOF in GNU sparse map');
-          const off = this.block();
-          if (off < 0) return null;
+          const o = this.block();
+          if (o < 0) return null;
           this.remaining -= BLOCK;
-          const b = off === BLOCK_STAGED ? this.hdr : this.chunk;
-          const o = off === BLOCK_STAGED ? 0 : off;
-          this.sparseText += b.toString('latin1', o, o + BLOCK);
+          this.sparseText += this.blk.toString('latin1', o, o + BLOCK);
           const toks = this.sparseText.split('\n');
           const have = toks.length - 1; // complete tokens
           if (have < 1) continue;
@@ -430,12 +418,9 @@ export class TarReader {
             return { kind: 'data', data: zeros.subarray(0, n) };
           }
           if (avail === 0) return null;
-          const n = Math.min(avail, f);
-          const data = this.chunk.subarray(this.pos, this.pos + n);
-          this.pos += n;
-          this.remaining -= n;
-          this.frags[this.frag] = f - n;
-          if (f === n) this.frag++;
+          const data = this.take(f);
+          this.frags[this.frag] = f - data.length;
+          if (f === data.length) this.frag++;
           return { kind: 'data', data };
         }
       }
@@ -443,13 +428,14 @@ export class TarReader {
   }
 
   /**
-   * The next 512-byte block: its offset in the current chunk, BLOCK_STAGED
-   * when it was assembled in this.hdr (split across chunks), or -1 when more
+   * The next 512-byte block: its offset in this.blk (the current chunk, or
+   * the staging buffer when it was split across chunks), or -1 when more
    * input is needed.
    */
   private block(): number {
     const avail = this.chunk.length - this.pos;
     if (this.hdrFill === 0 && avail >= BLOCK) {
+      this.blk = this.chunk;
       this.pos += BLOCK;
       return this.pos - BLOCK;
     }
@@ -460,7 +446,17 @@ export class TarReader {
     this.hdrFill += n;
     if (this.hdrFill < BLOCK) return -1;
     this.hdrFill = 0;
-    return BLOCK_STAGED;
+    this.blk = this.hdr;
+    return 0;
+  }
+
+  /** Up to max bytes of the current chunk, as a view; consumed and counted off `remaining`. */
+  private take(max: number): Buffer {
+    const n = Math.min(this.chunk.length - this.pos, max);
+    const data = this.chunk.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    this.remaining -= n;
+    return data;
   }
 
   /** Adds the old-GNU sparse entries at b[o…] (up to max, ending at the first empty one). */
@@ -636,11 +632,9 @@ export class TarReader {
       if (HEADER_ONLY.has(type)) throw bad('sparse map on an entry without data');
       const sname = pax.get('GNU.sparse.name');
       if (sname?.length) header.name = sname.toString('latin1');
-      const real = pax.get('GNU.sparse.size')?.length ? pax.get('GNU.sparse.size') : pax.get('GNU.sparse.realsize');
-      if (real?.length) {
-        header.size = decimal(real.toString('latin1'));
-        if (Number.isNaN(header.size)) throw bad('invalid GNU sparse size');
-      }
+      const key = pax.get('GNU.sparse.size')?.length ? 'GNU.sparse.size' : 'GNU.sparse.realsize';
+      const real = pax.get(key);
+      if (real?.length) header.size = parsePaxDecimal(real, key);
       this.sparseHdr = header;
       this.sparseMap = [];
       if (version === '1.0') {
