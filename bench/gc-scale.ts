@@ -36,7 +36,7 @@ import { openEmbedded, type Embedded } from '../src/services/embedded.js';
 const MT_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const MT_CONFIG = 'application/vnd.oci.image.config.v1+json';
 const MT_LAYER = 'application/vnd.oci.image.layer.v1.tar+gzip';
-const MAIN = fileURLToPath(new URL('../src/cmd/dist/main.js', import.meta.url));
+const MAIN = fileURLToPath(new URL('../bin/dist.js', import.meta.url));
 
 interface Args {
   blobs: number;

@@ -18,7 +18,7 @@
 #
 # Needs: the rig up (/work/shared/rig/up.sh), a build (npx tsc -p tsconfig.json),
 # hyperfine, jq, /usr/bin/time. Env: RUNS (5), RIG_HOME (/work/shared/rig),
-# DIST_BIN (default build/src/cmd/dist/main.js), BENCH_DIR ($RIG_DIR/bench-dist),
+# DIST_BIN (default build/bin/dist.js), BENCH_DIR ($RIG_DIR/bench-dist),
 # ONLY="dist-pull-overlayfs ..." (subset of the dist benchmarks),
 # SKIP_ANCHORS=1 (reuse the anchor JSON of an earlier run), SKIP_PAIRED=1 (no
 # alternating unpack/floor rounds), KEEP_TRASH=1,
@@ -27,7 +27,7 @@ set -euo pipefail
 RIG_HOME=${RIG_HOME:-/work/shared/rig}
 source "$RIG_HOME/lib.sh"
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-DIST_BIN=${DIST_BIN:-$REPO/build/src/cmd/dist/main.js}
+DIST_BIN=${DIST_BIN:-$REPO/build/bin/dist.js}
 RUNS=${RUNS:-5}
 IMG=${IMG:-debian:bookworm}
 REF=$REG/$IMG

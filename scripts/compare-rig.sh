@@ -29,7 +29,7 @@ ORACLE="node $REPO/scripts/tree-oracle.mjs"
 OUT=${OUT:-$RIG_DIR/compare}
 SNAPSHOTTERS=${SNAPSHOTTERS:-native overlayfs}
 CTR="ctr --address $CTD_SOCK"
-DIST_BIN=${DIST_BIN:-$REPO/build/src/cmd/dist/main.js}   # another build (a stable copy) may be given
+DIST_BIN=${DIST_BIN:-$REPO/build/bin/dist.js}   # another build (a stable copy) may be given
 dist() { node "$DIST_BIN" "$@"; }
 
 [[ -S $CTD_SOCK ]] || { echo "containerd socket $CTD_SOCK missing: run $RIG_HOME/up.sh" >&2; exit 2; }

@@ -4,7 +4,7 @@
 # Generates a deterministic pseudo-random stream (AES-128-CTR of zeros, so it
 # can be produced twice without storing it), hashes it once for the expected
 # digest, then pipes it into
-#   node build/src/cmd/dist/main.js --root <tmp> content ingest \
+#   node build/bin/dist.js --root <tmp> content ingest \
 #        --expected-digest D --expected-size N <ref>
 # and reports the dist process's peak RSS (/usr/bin/time -v, else VmHWM
 # polled from /proc). Fails when the ingest fails, the blob is not in the
@@ -18,7 +18,7 @@ set -euo pipefail
 MIB=${INGEST_MIB:-1024}
 LIMIT_MB=${RSS_LIMIT_MB:-150}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
-DIST="$HERE/build/src/cmd/dist/main.js"
+DIST="$HERE/build/bin/dist.js"
 [ -f "$DIST" ] || { echo "ingest-rss: $DIST missing: build first (npx tsc -p tsconfig.json)" >&2; exit 2; }
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/dist-ingest-rss.XXXXXX")

@@ -15,8 +15,8 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import { notImplemented } from '../errdefs/index.js';
+import { packageRoot } from './pkgroot.js';
 
 /** Paths: strings are UTF-8; Buffers are raw bytes (names that are not UTF-8). */
 export type PathArg = string | Buffer;
@@ -90,10 +90,10 @@ export const S_IFIFO = 0o010000;
 function load(): { addon?: NativeAddon; error?: Error } {
   if (process.env.DIST_NATIVE_DISABLE === '1') return { error: new Error('native addon disabled by DIST_NATIVE_DISABLE=1') };
   const require = createRequire(import.meta.url);
-  const repo = fileURLToPath(new URL('../../../', import.meta.url)); // build/src/internal → repo root
+  const repo = packageRoot();
   const candidates = process.env.DIST_NATIVE_ADDON
     ? [process.env.DIST_NATIVE_ADDON]
-    : [`${repo}native/build/Release/dist_native.node`, `${repo}native/build/Debug/dist_native.node`];
+    : [`${repo}/native/build/Release/dist_native.node`, `${repo}/native/build/Debug/dist_native.node`];
   let error: Error | undefined;
   for (const p of candidates) {
     if (!existsSync(p)) continue;

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import protobuf from 'protobufjs';
-import { PROTO_FILES, packageRoot, protoDir } from '../../src/api/grpc/loader.js';
+import { PROTO_FILES, protoDir } from '../../src/api/grpc/loader.js';
+import { packageRoot } from '../../src/internal/pkgroot.js';
 import { MESSAGE_PACKAGES } from '../../src/api/grpc/messages.js';
 
 function parseDecls(text: string): Map<string, Map<string, Array<[string, string]>>> {

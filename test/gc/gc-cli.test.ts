@@ -1,5 +1,5 @@
 /**
- * Garbage collection through the CLI (`node build/src/cmd/dist/main.js --root
+ * Garbage collection through the CLI (`node build/bin/dist.js --root
  * <tmp>`): content ingest/label, leases create/rm --sync, images rm [--sync],
  * dist gc [--dry-run] [--json]. Records the CLI cannot make (images, lease
  * resources) are written through the library between commands.
@@ -16,7 +16,7 @@ import { openEmbedded, type Embedded } from '../../src/services/embedded.js';
 import { tempDir } from '../util/tmp.js';
 import { MT_CONFIG, MT_LAYER, MT_MANIFEST, sha256 } from './fixtures.js';
 
-const MAIN = fileURLToPath(new URL('../../src/cmd/dist/main.js', import.meta.url));
+const MAIN = fileURLToPath(new URL('../../bin/dist.js', import.meta.url));
 
 interface Run {
   code: number;

@@ -11,7 +11,7 @@ import { fromBytes } from '../../src/digest/index.js';
 import type { Remote } from '../../src/services/remote.js';
 import { uniqueNS, type Daemon } from './env.js';
 
-const DIST = fileURLToPath(new URL('../../src/cmd/dist/main.js', import.meta.url));
+const DIST = fileURLToPath(new URL('../../bin/dist.js', import.meta.url));
 
 interface Run { code: number; stdout: string; stderr: string }
 

@@ -16,7 +16,7 @@ import { blob, MT, sha256, type Blob, type Compression, type Image, type Layer }
 const run = promisify(execFile);
 
 export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
-export const DIST = `${REPO}build/src/cmd/dist/main.js`;
+export const DIST = `${REPO}build/bin/dist.js`;
 export const ORACLE = `${REPO}scripts/tree-oracle.mjs`;
 
 interface Common {

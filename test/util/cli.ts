@@ -2,7 +2,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-export const DIST_MAIN = fileURLToPath(new URL('../../src/cmd/dist/main.js', import.meta.url));
+export const DIST_MAIN = fileURLToPath(new URL('../../bin/dist.js', import.meta.url));
 
 export interface RunResult {
   code: number;

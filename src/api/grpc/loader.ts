@@ -17,11 +17,11 @@
  * - google.protobuf.Timestamp is {seconds: string, nanos: number} (timestamp.ts);
  * - google.protobuf.Any is {type_url, value: Buffer} (any.ts).
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { packageRoot } from '../../internal/pkgroot.js';
 
 /** Every .proto file we serve or consume, relative to protoDir(). */
 export const PROTO_FILES = [
@@ -72,32 +72,6 @@ export const LOADER_OPTIONS: Readonly<protoLoader.Options> = Object.freeze({
   defaults: true,
   oneofs: true,
 });
-
-let root: string | undefined;
-
-/**
- * The package root: the nearest ancestor of this module holding a
- * package.json named "dist" (works from build/src/api/grpc and src/api/grpc).
- */
-export function packageRoot(): string {
-  if (root) return root;
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const pj = join(dir, 'package.json');
-    if (existsSync(pj)) {
-      try {
-        if (JSON.parse(readFileSync(pj, 'utf8')).name === 'dist') return (root = dir);
-      } catch {
-        // unreadable package.json: keep walking up
-      }
-    }
-    const up = dirname(dir);
-    if (up === dir) break;
-    dir = up;
-  }
-  // Fallback: build/src/api/grpc/loader.js → four levels up.
-  return (root = resolve(fileURLToPath(new URL('../../../../', import.meta.url))));
-}
 
 /** Directory holding our .proto tree (DIST_PROTO_DIR overrides). */
 export function protoDir(): string {

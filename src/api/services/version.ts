@@ -5,7 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { packageRoot } from '../grpc/loader.js';
+import { packageRoot } from '../../internal/pkgroot.js';
 import { unary, type ServiceImpl } from '../grpc/handlers.js';
 
 export interface VersionInfo {
