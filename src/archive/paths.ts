@@ -92,45 +92,65 @@ export class TooManyLinksError extends Error {}
  * continuity's fs.RootPath, returning the inside path ("/a/b"). Same
  * algorithm, so the same answer for every tree: directory parts are resolved
  * first, link targets are joined lexically, and passes repeat until one
- * walks no link.
+ * walks no link. Synchronous while the lookup answers synchronously (the
+ * applier's model usually can); a Promise from the first lookup that does not.
  */
-export async function rootPath(path: string, lookup: Lookup): Promise<string> {
+export function rootPath(path: string, lookup: Lookup): string | Promise<string> {
+  const steps = rootPathSteps(path);
+  for (let r = steps.next(); ; ) {
+    if (r.done) return r.value;
+    const t = lookup(r.value);
+    if (typeof t === 'object' && t !== null) return rootPathAsync(steps, t, lookup);
+    r = steps.next(t);
+  }
+}
+
+async function rootPathAsync(steps: Generator<string, string, LookupResult>, pending: Promise<LookupResult>, lookup: Lookup): Promise<string> {
+  let r = steps.next(await pending);
+  while (!r.done) r = steps.next(await lookup(r.value));
+  return r.value;
+}
+
+/**
+ * The algorithm, yielding each inside path to look up and receiving its
+ * link target (or null). continuity's recursive walkLinks over dir/file
+ * splits is a left fold over the path's non-empty elements: a relative
+ * path's first element is walked alone (its result, link target or not,
+ * becomes the directory); every later one is joined to the directory and
+ * walked, a relative link target being joined to that directory.
+ */
+function* rootPathSteps(path: string): Generator<string, string, LookupResult> {
   if (path === '') return '/';
-  const walked = { n: 0 };
+  let walked = 0;
   for (;;) {
-    const before = walked.n;
-    let newpath = await walkLinks(path, lookup, walked);
-    path = newpath;
-    if (before === walked.n) {
-      newpath = join('/', newpath);
-      if (path === newpath) return newpath;
+    const before = walked;
+    // one pass of walkLinks
+    let dir: string | null = isAbs(path) ? '/' : null;
+    for (const el of path.split('/')) {
+      if (el === '') continue;
+      if (walked > MAX_SYMLINKS) throw invalidArgument('too many links', new TooManyLinksError('too many links'));
+      const p = join('/', dir === null ? el : join(dir, el));
+      if (p === '/') {
+        dir = p;
+        continue;
+      }
+      const target = yield p;
+      if (target === null) {
+        dir = p;
+        continue;
+      }
+      walked++;
+      dir = dir === null || isAbs(target) ? target : join(dir, target);
+    }
+    const newpath = dir ?? '/';
+    if (before === walked) {
+      const cleaned = join('/', newpath);
+      if (newpath === cleaned) return cleaned;
+      path = cleaned;
+    } else {
       path = newpath;
     }
   }
-}
-
-async function walkLink(path: string, lookup: Lookup, walked: { n: number }): Promise<[string, boolean]> {
-  if (walked.n > MAX_SYMLINKS) throw invalidArgument('too many links', new TooManyLinksError('too many links'));
-  path = join('/', path);
-  if (path === '/') return [path, false];
-  const target = await lookup(path);
-  if (target === null) return [path, false];
-  walked.n++;
-  return [target, true];
-}
-
-async function walkLinks(path: string, lookup: Lookup, walked: { n: number }): Promise<string> {
-  const [dir, file] = split(path);
-  if (dir === '') return (await walkLink(file, lookup, walked))[0];
-  if (file === '') {
-    if (dir === '/') return dir;
-    return walkLinks(dir.slice(0, -1), lookup, walked);
-  }
-  const newdir = await walkLinks(dir, lookup, walked);
-  const [newpath, islink] = await walkLink(join(newdir, file), lookup, walked);
-  if (!islink) return newpath;
-  if (isAbs(newpath)) return newpath;
-  return join(newdir, newpath);
 }
 
 /*

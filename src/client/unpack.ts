@@ -122,8 +122,22 @@ export async function unpackImage(svc: Services, ctx: Ctx, target: Descriptor, o
       applied++;
     };
 
+    // The first layer to apply is on the critical path (every later one waits
+    // for its commit): staged layers start once its apply has, not before.
+    // (Should its blob still be downloading without a live copy, they wait for
+    // that download too; a pull normally applies the first layer live.)
+    let headStarted: () => void = () => undefined;
+    const headStart = new Promise<void>((r) => (headStarted = r));
+
     /** Layer i into its snapshot on chain[i-1] (committed): the early copy, or the Diff service. */
     const direct = async (i: number): Promise<void> => {
+      try {
+        await directLayer(i);
+      } finally {
+        headStarted();
+      }
+    };
+    const directLayer = async (i: number): Promise<void> => {
       const layer = m.layers[i];
       if (await exists(i)) {
         if (i === 0) await early?.discard();
@@ -132,6 +146,7 @@ export async function unpackImage(svc: Services, ctx: Ctx, target: Descriptor, o
       }
       if (i === 0 && early) {
         progress({ ref: rowOf(i), state: 'unpacking', total: layer.size });
+        headStarted(); // it has been applying from the download since before
         if (await early.finish(diffIDs[0], chain[0], provider)) {
           await finished(0);
           return;
@@ -144,7 +159,9 @@ export async function unpackImage(svc: Services, ctx: Ctx, target: Descriptor, o
       const key = `extract-${randomBytes(6).toString('base64url')} ${chain[i]}`;
       const mounts = await sn.prepare(c2, key, i > 0 ? chain[i - 1] : undefined);
       try {
-        await svc.diff.apply(c2, layer, mounts, { expectedDiffID: diffIDs[i] });
+        const applying = svc.diff.apply(c2, layer, mounts, { expectedDiffID: diffIDs[i] });
+        headStarted();
+        await applying;
         await sn.commit(c2, chain[i], key);
       } catch (err) {
         await sn.remove(lctx, key).catch(() => undefined);
@@ -164,9 +181,11 @@ export async function unpackImage(svc: Services, ctx: Ctx, target: Descriptor, o
       let stagedDir: string | undefined;
       let stagedCreated = false;
       try {
-        // Slots are asked for in layer order (synchronously, before any await):
-        // an apply waiting on lower layers never holds a slot one of them needs.
-        const present = await slot(async () => {
+        // Slots are asked for in layer order (all wait for the same headStart,
+        // then ask synchronously): an apply waiting on lower layers never holds
+        // a slot one of them needs.
+        await headStart;
+        const present = await slot(async (release) => {
           if (await exists(i)) return true;
           const ra = await provider.readerAt(c2, layer); // waits for the download
           try {
@@ -181,7 +200,11 @@ export async function unpackImage(svc: Services, ctx: Ctx, target: Descriptor, o
               signal,
               overlayWhiteouts: true,
               lowerLookups: false,
-              lazyParents: async () => directTarget(await final())?.parents ?? [],
+              // waiting for the layers below holds no slot: the next layer may stream meanwhile
+              lazyParents: async () => {
+                release();
+                return directTarget(await final())?.parents ?? [];
+              },
             });
             return false;
           } finally {

@@ -1,11 +1,12 @@
 /**
  * A concurrency limiter: at most n calls of the wrapped functions run at
  * once; the rest wait in FIFO order. A waiting call whose signal aborts is
- * dropped with Canceled.
+ * dropped with Canceled. A running call may give its slot up before it ends
+ * with the release function it is passed (for a part that only waits).
  */
 import { canceled } from '../errdefs/index.js';
 
-export type Limiter = <T>(fn: () => Promise<T>, signal?: AbortSignal) => Promise<T>;
+export type Limiter = <T>(fn: (release: () => void) => Promise<T>, signal?: AbortSignal) => Promise<T>;
 
 export function createLimiter(n: number): Limiter {
   if (!(n >= 1)) throw new RangeError('limiter size must be at least 1');
@@ -17,13 +18,20 @@ export function createLimiter(n: number): Limiter {
       queue.shift()!.start();
     }
   };
-  return <T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T> => {
+  return <T>(fn: (release: () => void) => Promise<T>, signal?: AbortSignal): Promise<T> => {
     if (signal?.aborted) return Promise.reject(canceled('waiting for a slot: canceled', signal.reason));
     return new Promise<T>((resolve, reject) => {
       const entry = {
         start: () => {
           signal?.removeEventListener('abort', onAbort);
-          fn().then(resolve, reject).finally(() => { active--; next(); });
+          let held = true;
+          const release = () => {
+            if (!held) return;
+            held = false;
+            active--;
+            next();
+          };
+          fn(release).then(resolve, reject).finally(release);
         },
         cancel: reject,
       };

@@ -172,3 +172,31 @@ test('limiter: at most n at once, FIFO, cancellable while waiting', async () => 
   assert.equal(peak, 2);
   assert.deepEqual(order, [1, 2, 3, 4]);
 });
+
+test('limiter: a call that releases its slot early lets the next one start; releasing twice frees one slot', async () => {
+  const limit = createLimiter(1);
+  const events: string[] = [];
+  let go!: () => void;
+  const gate = new Promise<void>((r) => (go = r));
+  const a = limit(async (release) => {
+    events.push('a start');
+    release();
+    release(); // idempotent: must not free a slot it does not hold
+    await gate;
+    events.push('a end');
+  });
+  const b = limit(async () => {
+    events.push('b start');
+    await new Promise((r) => setTimeout(r, 5));
+    events.push('b end');
+  });
+  const c = limit(async () => {
+    events.push('c start');
+  });
+  await b;
+  assert.deepEqual(events, ['a start', 'b start', 'b end'], 'c waits for b: one slot, released once');
+  await c;
+  go();
+  await a;
+  assert.deepEqual(events, ['a start', 'b start', 'b end', 'c start', 'a end']);
+});

@@ -15,7 +15,8 @@
  * measured once, on first use, and stored.
  */
 import { existsSync } from 'node:fs';
-import { chmod, lchown, mkdir, stat } from 'node:fs/promises';
+import { chmod, lchown, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { release } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Ctx } from '../../internal/context.js';
 import { failedPrecondition } from '../../errdefs/index.js';
@@ -35,6 +36,20 @@ function kernelHasIndexOption(): boolean {
   return existsSync('/sys/module/overlay/parameters/index');
 }
 
+/**
+ * supportsOverlay(root), remembered in root for this kernel and file system:
+ * the CLI opens the snapshotter on every call, and the probe (a mount and an
+ * unmount) would cost each call ~10 ms. Only a success is remembered.
+ */
+async function overlayWorks(root: string): Promise<boolean> {
+  const stamp = join(root, 'overlay-supported');
+  const key = `${release()} dev ${(await stat(root)).dev}\n`;
+  if ((await readFile(stamp, 'utf8').catch(() => '')) === key) return true;
+  if (!(await supportsOverlay(root))) return false;
+  await writeFile(stamp, key).catch(() => undefined); // best effort: the probe runs again next time
+  return true;
+}
+
 export class OverlaySnapshotter extends LocalSnapshotter {
   private readonly indexOff = kernelHasIndexOption();
 
@@ -46,7 +61,7 @@ export class OverlaySnapshotter extends LocalSnapshotter {
   static async open(root: string, opts: OverlayOptions = {}): Promise<OverlaySnapshotter> {
     root = resolve(root); // mounts carry absolute paths
     const ms = await LocalSnapshotter.openStore(root);
-    if (!opts.skipCheck && !(await supportsOverlay(root))) {
+    if (!opts.skipCheck && !(await overlayWorks(root))) {
       await ms.close();
       throw failedPrecondition(`overlayfs is not supported on ${root}`);
     }
