@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { chown, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { release } from 'node:os';
 import { join } from 'node:path';
 import { tempDir } from '../util/tmp.js';
 import { withTempMount } from '../../src/mount/index.js';
@@ -107,6 +108,24 @@ test('overlayfs: remove deletes the dir; asyncRemove defers it to cleanup; reope
     assert.deepEqual(await readdir(join(dir, 'snapshots')), [keepId]);
   } finally {
     await sn.close();
+    await cleanup();
+  }
+});
+
+test('overlayfs: a successful mount probe is remembered in the root for this kernel and file system only', async () => {
+  const { dir, cleanup } = await tempDir();
+  try {
+    const stamp = join(dir, 'overlay-supported');
+    await (await OverlaySnapshotter.open(dir)).close();
+    const key = await readFile(stamp, 'utf8');
+    assert.equal(key, `${release()} dev ${(await stat(dir)).dev}\n`);
+    // a stamp for another kernel does not count: the probe runs and writes this one
+    await writeFile(stamp, 'other-kernel dev 1\n');
+    await (await OverlaySnapshotter.open(dir)).close();
+    assert.equal(await readFile(stamp, 'utf8'), key);
+    // no probe directory is left behind either way
+    assert.deepEqual((await readdir(dir)).filter((n) => n.startsWith('overlay-check-')), []);
+  } finally {
     await cleanup();
   }
 });

@@ -39,7 +39,8 @@ function kernelHasIndexOption(): boolean {
 /**
  * supportsOverlay(root), remembered in root for this kernel and file system:
  * the CLI opens the snapshotter on every call, and the probe (a mount and an
- * unmount) would cost each call ~10 ms. Only a success is remembered.
+ * unmount in a temp dir) would cost each call a few ms. Only a success is
+ * remembered.
  */
 async function overlayWorks(root: string): Promise<boolean> {
   const stamp = join(root, 'overlay-supported');
