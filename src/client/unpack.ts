@@ -72,8 +72,11 @@ export async function unpackImage(svc: Services, ctx: Ctx, target: Descriptor, o
   return withLease(svc, ctx, async (lctx) => {
     const provider = opts.provider ?? svc.content;
     const progress = opts.onProgress ?? (() => undefined);
+    // the snapshotter opens (its database, a mount probe) while the manifest is read
+    const opening = svc.snapshotter(opts.snapshotter);
+    opening.catch(() => undefined); // a failing manifest read wins; the rejection is not lost
     const m = await imageManifest(lctx, provider, target, opts.platform);
-    const sn = await svc.snapshotter(opts.snapshotter);
+    const sn = await opening;
     // The first layer needs no parent: it can go into its snapshot while it downloads.
     const early = m.layers.length > 0 && opts.claimStream ? startEarly(lctx, sn, m.layers[0], opts.claimStream) : undefined;
     /** p, dropping the early apply if it fails (before the layer tasks own it). */
