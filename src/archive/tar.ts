@@ -158,11 +158,11 @@ function numeric(b: Buffer, start: number, end: number, field: string): number {
   while (s < e && isSpaceOrNul(b[s]!)) s++;
   while (e > s && isSpaceOrNul(b[e - 1]!)) e--;
   if (s === e) return 0;
-  // Go parses up to the first NUL then requires all-octal digits
-  const nul = b.indexOf(0, s);
-  if (nul >= 0 && nul < e) e = nul;
+  // Go parses up to the first NUL then requires all-octal digits (a loop:
+  // Buffer.indexOf is a binding call, and this runs ~8 times per header)
   let x = 0;
   for (let i = s; i < e; i++) {
+    if (b[i] === 0) break;
     const c = b[i]! - 0x30;
     if (c < 0 || c > 7) throw bad(`${field} is not octal`);
     x = x * 8 + c;

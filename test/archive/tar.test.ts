@@ -138,6 +138,28 @@ test('signed checksums are accepted (old tars summed signed bytes)', () => {
   assert.equal(Buffer.from(parse(Buffer.concat([h, Buffer.alloc(1024)])).entries[0]!.h.name, 'latin1').toString('utf8'), 'hé');
 });
 
+test('numeric fields as Go parses them: padding trimmed, digits up to a NUL, then anything; non-octal is an error', () => {
+  const withMode = (field: string) => {
+    const h = header({ name: 'm', type: '0', size: 0 });
+    h.write(field.padEnd(8, '\0'), 100, 8, 'latin1');
+    h.fill(0x20, 148, 156);
+    let sum = 0;
+    for (const c of h) sum += c;
+    h.write(sum.toString(8).padStart(6, '0'), 148, 'latin1');
+    h[154] = 0;
+    h[155] = 0x20;
+    return Buffer.concat([h, Buffer.alloc(1024)]);
+  };
+  const mode = (field: string) => parse(withMode(field)).entries[0]!.h.mode;
+  assert.equal(mode('0000644\0'), 0o644);
+  assert.equal(mode('  644 \0'), 0o644);
+  assert.equal(mode('\0\0 755'), 0o755);
+  assert.equal(mode('644\x009z'), 0o644, 'what follows the first NUL is not parsed');
+  assert.equal(mode('\0\0\0\0'), 0);
+  assert.throws(() => parse(withMode('0000648\0')), /not octal/);
+  assert.throws(() => parse(withMode('64 4\0')), /not octal/);
+});
+
 test('errors: checksum, bad PAX, oversize long name, zero block then data, truncation', () => {
   const bad = header({ name: 'a', type: '0', size: 0 });
   bad[0] = 0x62;
