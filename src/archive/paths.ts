@@ -50,6 +50,17 @@ function isClean(p: string): boolean {
 
 /** Go's filepath.Join: joins the non-empty elements and cleans; "" when all are empty. */
 export function join(...els: string[]): string {
+  if (els.length === 2) {
+    // the resolver's case: no arrays, and no doubled slash that would send
+    // clean() down its slow path ("/" + "/a/b" is "/a/b")
+    const a = els[0]!;
+    const b = els[1]!;
+    if (a === '') return b === '' ? '' : clean(b);
+    if (b === '') return clean(a);
+    const aSlash = a.charCodeAt(a.length - 1) === 47;
+    const bSlash = b.charCodeAt(0) === 47;
+    return clean(aSlash && bSlash ? a + b.slice(1) : aSlash || bSlash ? a + b : `${a}/${b}`);
+  }
   const parts = els.filter((e) => e !== '');
   return parts.length === 0 ? '' : clean(parts.join('/'));
 }

@@ -65,6 +65,16 @@ test('clean: the fast path agrees with the element-wise algorithm on random name
   }
 });
 
+test('join of two elements (its fast path) equals joining the non-empty ones and cleaning', () => {
+  const pieces = ['', '/', '//', 'a', '/a', 'a/', '/a/', '.', '..', './b', 'a//b', '../..', '/..', 'c/.'];
+  for (const a of pieces) {
+    for (const b of pieces) {
+      const parts = [a, b].filter((e) => e !== '');
+      assert.equal(join(a, b), parts.length === 0 ? '' : clean(parts.join('/')), JSON.stringify([a, b]));
+    }
+  }
+});
+
 test('join and split as Go filepath', () => {
   assert.equal(join('/', 'a', '', '../b'), '/b');
   assert.equal(join('', ''), '');
