@@ -122,6 +122,8 @@ export class TeeingIngester implements Ingester, Pick<Manager, 'update'> {
 
 class TeeWriter implements Writer {
   private offset = 0;
+  /** A claimed copy hands the chunk itself to the unpacker's stream. */
+  readonly retainsChunks = true;
 
   constructor(private readonly w: Writer, private readonly tee: Tee) {}
 

@@ -81,8 +81,13 @@ export interface CommitOpts {
  */
 export interface Writer {
   readonly ref: string;
-  /** Appends data at the current offset. */
+  /**
+   * Appends data at the current offset. Unless retainsChunks, the chunk is
+   * the caller's again once the promise settles (it may refill it).
+   */
   write(chunk: Uint8Array, signal?: AbortSignal): Promise<void>;
+  /** True when written chunks are still referenced after write() settles (the caller must not reuse them). */
+  readonly retainsChunks?: boolean;
   /** Digest of everything written so far. */
   digest(): string;
   status(): Promise<Status>;

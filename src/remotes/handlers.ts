@@ -263,8 +263,10 @@ async function transfer(ctx: Ctx, fetcher: Fetcher, desc: Descriptor, w: Writer,
   let cur = offset;
   // Network chunks (often 16-64 KiB) are gathered into writes of up to 1 MiB
   // (fewer write calls into the store); what arrived is written before a
-  // break or a cancel, so a resume starts right after it. A fresh buffer per
-  // write: writers may keep what they are given.
+  // break or a cancel, so a resume starts right after it. One buffer, refilled
+  // once each write settled, unless the writer keeps what it is given (a
+  // fresh one per write then: spent ones wait for the GC, which costs RSS).
+  const reuse = !w.retainsChunks;
   let gather = Buffer.allocUnsafe(TRANSFER_WRITE);
   let gathered = 0;
   // Writes ignore the signal: what arrived is kept for a resume, even when canceled.
@@ -276,7 +278,7 @@ async function transfer(ctx: Ctx, fetcher: Fetcher, desc: Descriptor, w: Writer,
   const flush = async () => {
     if (gathered === 0) return;
     const data = gather.subarray(0, gathered);
-    gather = Buffer.allocUnsafe(TRANSFER_WRITE);
+    if (!reuse) gather = Buffer.allocUnsafe(TRANSFER_WRITE);
     gathered = 0;
     await put(data);
   };
