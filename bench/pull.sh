@@ -16,7 +16,7 @@
 # pull; dist unpack ≤ 1.3 × igzip -dc | tar -x) and the peak RSS of dist pull
 # (/usr/bin/time -v "Maximum resident set size").
 #
-# Needs: the rig up (/work/shared/rig/up.sh), a build (npx tsc -p tsconfig.json),
+# Needs: the rig up (/work/shared/rig/up.sh), a build (npm run build),
 # hyperfine, jq, /usr/bin/time. Env: RUNS (5), RIG_HOME (/work/shared/rig),
 # DIST_BIN (default build/bin/dist.js), BENCH_DIR ($RIG_DIR/bench-dist),
 # ONLY="dist-pull-overlayfs ..." (subset of the dist benchmarks),
@@ -37,7 +37,7 @@ AJ=$RIG_DIR/bench/json # bench-anchors.sh output
 mkdir -p "$J" "$W" "$TRASH"
 
 for t in hyperfine jq /usr/bin/time node; do command -v "$t" >/dev/null || { echo "missing: $t" >&2; exit 2; }; done
-[[ -f $DIST_BIN ]] || { echo "no build at $DIST_BIN: cd $REPO && npx tsc -p tsconfig.json" >&2; exit 2; }
+[[ -f $DIST_BIN ]] || { echo "no build at $DIST_BIN: cd $REPO && npm run build" >&2; exit 2; }
 curl -sf "http://$REG/v2/" >/dev/null || { echo "registry $REG down: run $RIG_HOME/up.sh" >&2; exit 2; }
 
 DIST="node $DIST_BIN"

@@ -16,7 +16,7 @@
 # not in the next layer's tar ends up with the copy time).
 #
 # Needs the rig up (registry on $REG, containerd at $CTD_SOCK; see
-# /work/shared/rig/README.md) and a build (npx tsc -p tsconfig.json).
+# /work/shared/rig/README.md) and a build (npm run build).
 # Env: RIG_HOME (default /work/shared/rig), OUT (default $RIG_DIR/compare),
 #      ONLY="small:latest debian:bookworm" (subset of images),
 #      SNAPSHOTTERS="native overlayfs", KEEP=1 (keep dist roots/outputs).
@@ -34,7 +34,7 @@ dist() { node "$DIST_BIN" "$@"; }
 
 [[ -S $CTD_SOCK ]] || { echo "containerd socket $CTD_SOCK missing: run $RIG_HOME/up.sh" >&2; exit 2; }
 curl -sf "http://$REG/v2/" >/dev/null || { echo "registry $REG down: run $RIG_HOME/up.sh" >&2; exit 2; }
-[[ -f $DIST_BIN ]] || { echo "no build: cd $REPO && npx tsc -p tsconfig.json" >&2; exit 2; }
+[[ -f $DIST_BIN ]] || { echo "no build: cd $REPO && npm run build" >&2; exit 2; }
 
 # image|platform ("" = host default)
 CASES=(

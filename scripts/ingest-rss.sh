@@ -12,14 +12,14 @@
 #
 # Usage: bash scripts/ingest-rss.sh            (1024 MiB, limit 150 MB)
 #        INGEST_MIB=256 RSS_LIMIT_MB=150 RSS_METHOD=proc bash scripts/ingest-rss.sh
-# Needs a built tree (npx tsc -p tsconfig.json).
+# Needs a built tree (npm run build: tsc, then the CLI bundle).
 set -euo pipefail
 
 MIB=${INGEST_MIB:-1024}
 LIMIT_MB=${RSS_LIMIT_MB:-150}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 DIST="$HERE/build/bin/dist.js"
-[ -f "$DIST" ] || { echo "ingest-rss: $DIST missing: build first (npx tsc -p tsconfig.json)" >&2; exit 2; }
+[ -f "$DIST" ] || { echo "ingest-rss: $DIST missing: build first (npm run build)" >&2; exit 2; }
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/dist-ingest-rss.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
