@@ -140,7 +140,8 @@ function* rootPathSteps(path: string): Generator<string, string, LookupResult> {
     for (const el of path.split('/')) {
       if (el === '') continue;
       if (walked > MAX_SYMLINKS) throw invalidArgument('too many links', new TooManyLinksError('too many links'));
-      const p = join('/', dir === null ? el : join(dir, el));
+      const j = dir === null ? el : join(dir, el); // clean already
+      const p = isAbs(j) ? j : join('/', j);
       if (p === '/') {
         dir = p;
         continue;
