@@ -2,11 +2,18 @@
 // Runs every compiled test file (build/test/**/*.test.js) with node's test
 // runner and the spec reporter, so the run ends with node's summary lines.
 // Usage: node scripts/run-tests.mjs [substring filter…]
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
 const root = new URL('../build/test', import.meta.url).pathname;
+// The CLI tests run the bundle: remake it when tsc has written newer output.
+const bundle = new URL('../build/bin/dist.js', import.meta.url).pathname;
+const entry = new URL('../build/src/cmd/dist/main.js', import.meta.url).pathname;
+if (!existsSync(bundle) || statSync(entry).mtimeMs > statSync(bundle).mtimeMs) {
+  const b = spawnSync(process.execPath, [new URL('./bundle.mjs', import.meta.url).pathname], { stdio: 'inherit' });
+  if (b.status !== 0) process.exit(b.status ?? 1);
+}
 const files = [];
 (function walk(dir) {
   for (const name of readdirSync(dir).sort()) {
