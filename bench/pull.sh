@@ -18,7 +18,7 @@
 #
 # Needs: the rig up (/work/shared/rig/up.sh), a build (npm run build),
 # hyperfine, jq, /usr/bin/time. Env: RUNS (5), RIG_HOME (/work/shared/rig),
-# DIST_BIN (default build/bin/dist.js), BENCH_DIR ($RIG_DIR/bench-dist),
+# DIST_BIN (default bin/dist, the launcher users run; a .js file runs with node), BENCH_DIR ($RIG_DIR/bench-dist),
 # ONLY="dist-pull-overlayfs ..." (subset of the dist benchmarks),
 # SKIP_ANCHORS=1 (reuse the anchor JSON of an earlier run), SKIP_PAIRED=1 (no
 # alternating unpack/floor rounds), KEEP_TRASH=1,
@@ -27,7 +27,7 @@ set -euo pipefail
 RIG_HOME=${RIG_HOME:-/work/shared/rig}
 source "$RIG_HOME/lib.sh"
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-DIST_BIN=${DIST_BIN:-$REPO/build/bin/dist.js}
+DIST_BIN=${DIST_BIN:-$REPO/bin/dist}
 RUNS=${RUNS:-5}
 IMG=${IMG:-debian:bookworm}
 REF=$REG/$IMG
@@ -37,10 +37,10 @@ AJ=$RIG_DIR/bench/json # bench-anchors.sh output
 mkdir -p "$J" "$W" "$TRASH"
 
 for t in hyperfine jq /usr/bin/time node; do command -v "$t" >/dev/null || { echo "missing: $t" >&2; exit 2; }; done
-[[ -f $DIST_BIN ]] || { echo "no build at $DIST_BIN: cd $REPO && npm run build" >&2; exit 2; }
+[[ -f $DIST_BIN && ( $DIST_BIN == *.js || -f $REPO/build/bin/dist.js ) ]] || { echo "no build for $DIST_BIN: cd $REPO && npm run build" >&2; exit 2; }
 curl -sf "http://$REG/v2/" >/dev/null || { echo "registry $REG down: run $RIG_HOME/up.sh" >&2; exit 2; }
 
-DIST="node $DIST_BIN"
+if [[ $DIST_BIN == *.js ]]; then DIST="node $DIST_BIN"; else DIST=$DIST_BIN; fi
 ROOT=$W/root
 
 # ---- cleaners (hyperfine --prepare): move, never delete
@@ -121,7 +121,7 @@ for sn in overlayfs native; do
 done
 if [[ ${PROFILE:-0} == 1 ]]; then
   mkdir -p "$B/prof"; "$B/fresh.sh" "$ROOT"; io_settle
-  node --cpu-prof --cpu-prof-dir "$B/prof" "$DIST_BIN" --root "$ROOT" pull --plain-http --snapshotter overlayfs "$REF" >/dev/null 2>&1
+  node --cpu-prof --cpu-prof-dir "$B/prof" "$REPO/build/bin/dist.js" --root "$ROOT" pull --plain-http --snapshotter overlayfs "$REF" >/dev/null 2>&1
   log "cpu profile: $(ls -t "$B/prof"/*.cpuprofile | head -1)"
 fi
 "$B/fresh.sh" "$ROOT"

@@ -29,8 +29,8 @@ ORACLE="node $REPO/scripts/tree-oracle.mjs"
 OUT=${OUT:-$RIG_DIR/compare}
 SNAPSHOTTERS=${SNAPSHOTTERS:-native overlayfs}
 CTR="ctr --address $CTD_SOCK"
-DIST_BIN=${DIST_BIN:-$REPO/build/bin/dist.js}   # another build (a stable copy) may be given
-dist() { node "$DIST_BIN" "$@"; }
+DIST_BIN=${DIST_BIN:-$REPO/bin/dist}   # another build (a stable copy's build/bin/dist.js) may be given
+dist() { if [[ $DIST_BIN == *.js ]]; then node "$DIST_BIN" "$@"; else "$DIST_BIN" "$@"; fi; }
 
 [[ -S $CTD_SOCK ]] || { echo "containerd socket $CTD_SOCK missing: run $RIG_HOME/up.sh" >&2; exit 2; }
 curl -sf "http://$REG/v2/" >/dev/null || { echo "registry $REG down: run $RIG_HOME/up.sh" >&2; exit 2; }

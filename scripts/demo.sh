@@ -4,7 +4,7 @@
 # unpack it (with progress) into a fresh root, list it, look inside.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DIST="node build/bin/dist.js"
+DIST="bin/dist"
 W=$(mktemp -d /tmp/dist-demo.XXXXXX)
 PORT=$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
 cleanup() { [[ -n "${REG_PID:-}" ]] && kill "$REG_PID" 2>/dev/null; umount -R "$W/mnt" 2>/dev/null || true; rm -rf "$W"; }

@@ -11,7 +11,7 @@ import { fromBytes } from '../../src/digest/index.js';
 import type { Remote } from '../../src/services/remote.js';
 import { uniqueNS, type Daemon } from './env.js';
 
-const DIST = fileURLToPath(new URL('../../bin/dist.js', import.meta.url));
+const DIST = fileURLToPath(new URL('../../../bin/dist', import.meta.url));
 
 interface Run { code: number; stdout: string; stderr: string }
 
@@ -37,7 +37,7 @@ export function cliChecks(name: string, get: () => Promise<{ daemon: Daemon; svc
     const { daemon } = await get();
     const a = daemon.address;
     return {
-      dist: (args: string[], input?: string | Buffer) => run(process.execPath, [DIST, '--address', a, ...args], input),
+      dist: (args: string[], input?: string | Buffer) => run(DIST, ['--address', a, ...args], input),
       ctr: (args: string[], input?: string | Buffer) => run('ctr', ['--address', a, ...args], input),
     };
   };
@@ -160,7 +160,7 @@ export function cliChecks(name: string, get: () => Promise<{ daemon: Daemon; svc
   });
 
   test(`${name}: dist CLI: a missing socket fails at once with Unavailable`, () => {
-    const r = run(process.execPath, [DIST, '--address', '/nonexistent/dist.sock', 'namespaces', 'ls']);
+    const r = run(DIST, ['--address', '/nonexistent/dist.sock', 'namespaces', 'ls']);
     assert.equal(r.code, 6);
     assert.match(r.stderr, /^dist: .*no such file or directory: unavailable/);
   });

@@ -13,6 +13,8 @@ import { join } from 'node:path';
 import { configureHosts, parseHostsToml, isLocalhost, createResolver, createLimiter } from '../../src/remotes/docker/index.js';
 import { isInvalidArgument, isUnavailable, isCanceled } from '../../src/errdefs/index.js';
 import { tempDir } from '../util/tmp.js';
+import { dist } from '../util/cli.js';
+import { adoptDeferredExtraCerts, extraCertsDeferred } from '../../src/internal/extracerts.js';
 import { MT } from '../util/oci.js';
 
 const run = promisify(execFile);
@@ -147,6 +149,36 @@ test('TLS: unknown CA fails; hosts.toml ca, skip_verify and client certificates 
       await r.close();
     }
   }
+});
+
+test('NODE_EXTRA_CA_CERTS: trusted through the launcher, which defers it to the first TLS connection', async () => {
+  const ref = `${tls.host}/lib/app:1`;
+  const empty = await certsDir('');
+  const crt = join(tls.dir, 'server.crt');
+  const manifest = JSON.stringify({ schemaVersion: 2 });
+  const plain = { NODE_EXTRA_CA_CERTS: '', DIST_EXTRA_CA_CERTS: '' };
+  const untrusted = await dist(['fetch-object', '--hosts-dir', empty, ref], { env: plain });
+  assert.notEqual(untrusted.code, 0, untrusted.stderr);
+  assert.match(untrusted.stderr, /certificate/i);
+  const trusted = await dist(['fetch-object', '--hosts-dir', empty, ref], { env: { NODE_EXTRA_CA_CERTS: crt } });
+  assert.equal(trusted.code, 0, trusted.stderr);
+  assert.equal(trusted.stdout, manifest);
+  // with a hosts.toml CA as well (another certificate), the extra ones still count
+  const other = await certsDir(`server = "https://${tls.host}"\nca = "client.cert"\n`, ['client.cert']);
+  const both = await dist(['fetch-object', '--hosts-dir', other, ref], { env: { NODE_EXTRA_CA_CERTS: crt } });
+  assert.equal(both.code, 0, both.stderr);
+  assert.equal(both.stdout, manifest);
+});
+
+test('adoptDeferredExtraCerts: gives NODE_EXTRA_CA_CERTS back to children; Node-loaded ones are left alone', () => {
+  const env: NodeJS.ProcessEnv = { NODE_EXTRA_CA_CERTS: '/own.pem', DIST_EXTRA_CA_CERTS: '/deferred.pem' };
+  adoptDeferredExtraCerts(env);
+  assert.deepEqual(env, { NODE_EXTRA_CA_CERTS: '/own.pem' });
+  assert.equal(extraCertsDeferred(), false);
+  const env2: NodeJS.ProcessEnv = { DIST_EXTRA_CA_CERTS: '/deferred.pem' };
+  adoptDeferredExtraCerts(env2);
+  assert.deepEqual(env2, { NODE_EXTRA_CA_CERTS: '/deferred.pem' });
+  assert.equal(extraCertsDeferred(), true);
 });
 
 test('limiter: at most n at once, FIFO, cancellable while waiting', async () => {

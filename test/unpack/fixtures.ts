@@ -16,7 +16,7 @@ import { blob, MT, sha256, type Blob, type Compression, type Image, type Layer }
 const run = promisify(execFile);
 
 export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
-export const DIST = `${REPO}build/bin/dist.js`;
+export const DIST = `${REPO}bin/dist`;
 export const ORACLE = `${REPO}scripts/tree-oracle.mjs`;
 
 interface Common {
@@ -232,7 +232,7 @@ export function withoutDirMtimes(out: string): string {
 /** Runs the dist CLI; resolves with stdout/stderr/exit code (never throws on exit code). */
 export async function dist(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ stdout: string; stderr: string; code: number }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, [DIST, ...args], { env: { ...process.env, ...env }, maxBuffer: 64 << 20 });
+    const { stdout, stderr } = await run(DIST, args, { env: { ...process.env, ...env }, maxBuffer: 64 << 20 });
     return { stdout, stderr, code: 0 };
   } catch (err) {
     const e = err as { stdout?: string; stderr?: string; code?: number };

@@ -2,7 +2,8 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-export const DIST_MAIN = fileURLToPath(new URL('../../bin/dist.js', import.meta.url));
+/** The launcher users run (bin/dist: sh, then Node on build/bin/dist.js). */
+export const DIST_BIN = fileURLToPath(new URL('../../../bin/dist', import.meta.url));
 
 export interface RunResult {
   code: number;
@@ -13,7 +14,7 @@ export interface RunResult {
 export function dist(args: string[], opts: { root?: string; input?: Buffer | string; env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
   const full = opts.root ? ['--root', opts.root, ...args] : args;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [DIST_MAIN, ...full], { env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(DIST_BIN, full, { env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (d) => out.push(d));

@@ -5,6 +5,7 @@
  * any containerd-compatible daemon.
  */
 import { Command, CommanderError } from 'commander';
+import { adoptDeferredExtraCerts } from '../../internal/extracerts.js';
 import { contentCommand } from './content.js';
 import { fail } from './context.js';
 import { leasesCommand } from './leases.js';
@@ -35,6 +36,7 @@ export function program(): Command {
 }
 
 async function main(): Promise<void> {
+  adoptDeferredExtraCerts(); // NODE_EXTRA_CA_CERTS, deferred by bin/dist
   const p = program();
   try {
     await p.parseAsync(process.argv);

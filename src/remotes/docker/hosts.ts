@@ -24,12 +24,13 @@
  */
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
-import { rootCertificates } from 'node:tls';
+import { createSecureContext, rootCertificates } from 'node:tls';
 import { isIP } from 'node:net';
 import type { Dispatcher } from 'undici';
 import { undici } from './undici.js';
 import { parse as parseToml } from 'smol-toml';
 import { invalidArgument } from '../../errdefs/index.js';
+import { extraCerts, extraCertsDeferred } from '../../internal/extracerts.js';
 
 export type Capability = 'pull' | 'resolve' | 'push';
 export const ALL_CAPABILITIES: readonly Capability[] = ['pull', 'resolve', 'push'];
@@ -230,20 +231,45 @@ async function loadHostDir(dir: string): Promise<HostConfig[]> {
   return parseHostsToml(text, dir, file);
 }
 
+/**
+ * The trusted roots for a TLS connection with extra CAs `ca`: Node's default
+ * store (its bundled roots and NODE_EXTRA_CA_CERTS) plus `ca`; undefined when
+ * that is Node's default store itself.
+ */
+export function trustedRoots(ca: string[] = []): string[] | undefined {
+  if (!ca.length && !extraCertsDeferred()) return undefined;
+  return [...rootCertificates, ...extraCerts(), ...ca];
+}
+
+/** tls.connect options for `tls`; the context (roots, client pair) is built once per call. */
+function tlsConnectOptions(tls: TLSOptions): Record<string, unknown> {
+  const o: Record<string, unknown> = {};
+  const ca = trustedRoots(tls.ca);
+  if (ca || tls.cert) o.secureContext = createSecureContext({ ca, cert: tls.cert, key: tls.cert ? tls.key ?? tls.cert : undefined });
+  if (tls.skipVerify) o.rejectUnauthorized = false;
+  return o;
+}
+
 /** The dispatcher factory: one Agent per distinct configuration. */
 export class AgentPool {
   private readonly agents = new Map<string, Dispatcher>();
   constructor(private readonly timeouts: Timeouts = {}) {}
 
   get(tls: TLSOptions): Dispatcher {
-    const { Agent, EnvHttpProxyAgent } = undici();
+    const { Agent, EnvHttpProxyAgent, buildConnector } = undici();
     const key = JSON.stringify([tls.ca ?? null, tls.cert ?? null, tls.key ?? null, !!tls.skipVerify]);
     let a = this.agents.get(key);
     if (!a) {
-      const connect: Record<string, unknown> = { timeout: this.timeouts.connectMs ?? 30_000 };
-      if (tls.ca?.length) connect.ca = [...rootCertificates, ...tls.ca];
-      if (tls.cert) { connect.cert = tls.cert; connect.key = tls.key ?? tls.cert; }
-      if (tls.skipVerify) connect.rejectUnauthorized = false;
+      const base = { timeout: this.timeouts.connectMs ?? 30_000 };
+      // Parsing a few hundred roots takes ~40 ms: the TLS context is built on
+      // the agent's first https connection and shared by all of them.
+      const plain = buildConnector(base);
+      let secure: ReturnType<typeof buildConnector> | undefined;
+      const connect: ReturnType<typeof buildConnector> = (o, cb) => {
+        if (o.protocol !== 'https:') return plain(o, cb);
+        secure ??= buildConnector({ ...base, ...tlsConnectOptions(tls) });
+        return secure(o, cb);
+      };
       const opts = {
         connect,
         headersTimeout: this.timeouts.headersMs ?? 60_000,
@@ -252,7 +278,7 @@ export class AgentPool {
       };
       const env = process.env;
       const proxied = env.HTTPS_PROXY || env.https_proxy || env.HTTP_PROXY || env.http_proxy;
-      a = proxied ? new EnvHttpProxyAgent({ ...opts, requestTls: connect } as any) : new Agent(opts as any);
+      a = proxied ? new EnvHttpProxyAgent({ ...opts, requestTls: tlsConnectOptions(tls) } as any) : new Agent(opts as any);
       this.agents.set(key, a);
     }
     return a;

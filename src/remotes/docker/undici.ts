@@ -7,11 +7,12 @@
  */
 import { createRequire } from 'node:module';
 import { setFlagsFromString } from 'node:v8';
-import type { Agent as AgentT, Dispatcher, EnvHttpProxyAgent as EnvHttpProxyAgentT } from 'undici';
+import type { Agent as AgentT, buildConnector as buildConnectorT, Dispatcher, EnvHttpProxyAgent as EnvHttpProxyAgentT } from 'undici';
 
 export interface Undici {
   Agent: typeof AgentT;
   EnvHttpProxyAgent: typeof EnvHttpProxyAgentT;
+  buildConnector: typeof buildConnectorT;
   /** undici's request(url, opts) with an explicit dispatcher. */
   request(url: string | URL, opts: Omit<Dispatcher.RequestOptions, 'origin' | 'path' | 'method'> & { method?: Dispatcher.HttpMethod; dispatcher: Dispatcher }): Promise<Dispatcher.ResponseData>;
 }
@@ -30,6 +31,7 @@ export function undici(): Undici {
   mod = {
     Agent: require('undici/lib/dispatcher/agent.js') as typeof AgentT,
     EnvHttpProxyAgent: require('undici/lib/dispatcher/env-http-proxy-agent.js') as typeof EnvHttpProxyAgentT,
+    buildConnector: require('undici/lib/core/connect.js') as typeof buildConnectorT,
     request(url, opts) {
       const u = typeof url === 'string' ? new URL(url) : url;
       const { dispatcher, ...rest } = opts;
