@@ -86,6 +86,8 @@ class Tee {
 
 export class TeeingIngester implements Ingester, Pick<Manager, 'update'> {
   private readonly tees = new Map<string, Tee>();
+  /** After release(): downloads that start from now on are not copied. */
+  private released = false;
 
   constructor(private readonly inner: Ingester & Pick<Manager, 'update'>) {}
 
@@ -98,8 +100,13 @@ export class TeeingIngester implements Ingester, Pick<Manager, 'update'> {
     return this.tees.get(digest)?.claim();
   }
 
-  /** Drops every unclaimed copy (the unpacker has taken what it needs). */
+  /**
+   * Drops every unclaimed copy, and copies no download that starts later:
+   * the unpacker has taken what it needs. (A later copy nobody claims would
+   * hold its download for DECIDE_MS once past MAX_UNCLAIMED.)
+   */
   release(): void {
+    this.released = true;
     for (const [d, t] of this.tees) {
       if (!t.claimed) {
         t.fail();
@@ -111,7 +118,7 @@ export class TeeingIngester implements Ingester, Pick<Manager, 'update'> {
   async writer(ctx: Ctx, opts: WriterOpts): Promise<Writer> {
     const w = await this.inner.writer(ctx, opts);
     const desc = opts.desc;
-    if (!desc?.digest || !desc.mediaType || !isLayer(desc.mediaType) || this.tees.has(desc.digest)) return w;
+    if (this.released || !desc?.digest || !desc.mediaType || !isLayer(desc.mediaType) || this.tees.has(desc.digest)) return w;
     if ((await w.status()).offset !== 0) return w;
     const digest = desc.digest;
     const tee = new Tee(() => this.tees.get(digest) === tee && this.tees.delete(digest));
