@@ -5,7 +5,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo, type Socket } from 'node:net';
+import { createServer as createHttpServer } from 'node:http';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { mkdir, readFile, writeFile, copyFile } from 'node:fs/promises';
@@ -168,6 +169,37 @@ test('NODE_EXTRA_CA_CERTS: trusted through the launcher, which defers it to the 
   const both = await dist(['fetch-object', '--hosts-dir', other, ref], { env: { NODE_EXTRA_CA_CERTS: crt } });
   assert.equal(both.code, 0, both.stderr);
   assert.equal(both.stdout, manifest);
+});
+
+test('HTTPS_PROXY: the registry is reached through the proxy (CONNECT), trusting NODE_EXTRA_CA_CERTS deferred by the launcher', async () => {
+  const connects: string[] = [];
+  const proxy = createHttpServer();
+  proxy.on('connect', (req, client: Socket, head: Buffer) => {
+    connects.push(req.url ?? '');
+    const [host, port] = (req.url ?? '').split(':');
+    const up = connect(Number(port), host!, () => {
+      client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      up.write(head);
+      up.pipe(client).pipe(up);
+    });
+    up.on('error', () => client.destroy());
+    client.on('error', () => up.destroy());
+  });
+  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+  try {
+    const env = {
+      HTTPS_PROXY: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
+      NO_PROXY: '', no_proxy: '',
+      NODE_EXTRA_CA_CERTS: join(tls.dir, 'server.crt'),
+    };
+    const r = await dist(['fetch-object', '--hosts-dir', await certsDir(''), `${tls.host}/lib/app:1`], { env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, JSON.stringify({ schemaVersion: 2 }));
+    assert.ok(connects.includes(tls.host), `the proxy saw ${JSON.stringify(connects)}`);
+  } finally {
+    proxy.closeAllConnections();
+    await new Promise((r) => proxy.close(r));
+  }
 });
 
 test('adoptDeferredExtraCerts: gives NODE_EXTRA_CA_CERTS back to children; Node-loaded ones are left alone', () => {

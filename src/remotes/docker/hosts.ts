@@ -256,7 +256,7 @@ export class AgentPool {
   constructor(private readonly timeouts: Timeouts = {}) {}
 
   get(tls: TLSOptions): Dispatcher {
-    const { Agent, EnvHttpProxyAgent, buildConnector } = undici();
+    const { Agent, buildConnector } = undici();
     const key = JSON.stringify([tls.ca ?? null, tls.cert ?? null, tls.key ?? null, !!tls.skipVerify]);
     let a = this.agents.get(key);
     if (!a) {
@@ -267,7 +267,11 @@ export class AgentPool {
       let secure: ReturnType<typeof buildConnector> | undefined;
       const connect: ReturnType<typeof buildConnector> = (o, cb) => {
         if (o.protocol !== 'https:') return plain(o, cb);
-        secure ??= buildConnector({ ...base, ...tlsConnectOptions(tls) });
+        try {
+          secure ??= buildConnector({ ...base, ...tlsConnectOptions(tls) });
+        } catch (err) {
+          return cb(err as Error, null); // a CA or client pair OpenSSL refuses
+        }
         return secure(o, cb);
       };
       const opts = {
@@ -278,7 +282,11 @@ export class AgentPool {
       };
       const env = process.env;
       const proxied = env.HTTPS_PROXY || env.https_proxy || env.HTTP_PROXY || env.http_proxy;
-      a = proxied ? new EnvHttpProxyAgent({ ...opts, requestTls: tlsConnectOptions(tls) } as any) : new Agent(opts as any);
+      // Through a proxy, both TLS legs trust what Node would (a proxy's CA
+      // often is what NODE_EXTRA_CA_CERTS names); their contexts are built now.
+      a = proxied
+        ? new (undici().EnvHttpProxyAgent)({ ...opts, requestTls: tlsConnectOptions(tls), proxyTls: tlsConnectOptions({}) } as any)
+        : new Agent(opts as any);
       this.agents.set(key, a);
     }
     return a;

@@ -30,7 +30,13 @@ export function undici(): Undici {
   const apiRequest = require('undici/lib/api/api-request.js') as (this: Dispatcher, opts: Dispatcher.RequestOptions) => Promise<Dispatcher.ResponseData>;
   mod = {
     Agent: require('undici/lib/dispatcher/agent.js') as typeof AgentT,
-    EnvHttpProxyAgent: require('undici/lib/dispatcher/env-http-proxy-agent.js') as typeof EnvHttpProxyAgentT,
+    get EnvHttpProxyAgent() {
+      // undici's index puts its request API (connect among it) on every
+      // dispatcher; loaded piecemeal, the proxy agent's CONNECT needs it added.
+      const dispatcher = require('undici/lib/dispatcher/dispatcher.js') as { prototype: Record<string, unknown> };
+      dispatcher.prototype.connect ??= require('undici/lib/api/api-connect.js');
+      return require('undici/lib/dispatcher/env-http-proxy-agent.js') as typeof EnvHttpProxyAgentT;
+    },
     buildConnector: require('undici/lib/core/connect.js') as typeof buildConnectorT,
     request(url, opts) {
       const u = typeof url === 'string' ? new URL(url) : url;
