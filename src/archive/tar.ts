@@ -98,6 +98,15 @@ function decimal(s: string): number {
   return Number.isSafeInteger(n) ? n : NaN;
 }
 
+/** A GNU sparse map's offset/length tokens as numbers (each a decimal). */
+function sparseNumbers(toks: string[]): number[] {
+  return toks.map((t) => {
+    const v = decimal(t);
+    if (Number.isNaN(v)) throw bad('invalid GNU sparse map');
+    return v;
+  });
+}
+
 /** Go's validateSparseEntries over [offset, length, …]: in order, no overlap, inside size. */
 function validSparse(map: number[], size: number): boolean {
   if (size < 0) return false;
@@ -393,14 +402,8 @@ export class TarReader {
           const count = decimal(toks[0]!);
           if (!(count >= 0)) throw bad('invalid GNU sparse map');
           if (have < 1 + 2 * count) continue;
-          const map: number[] = [];
-          for (let i = 1; i <= 2 * count; i++) {
-            const v = decimal(toks[i]!);
-            if (Number.isNaN(v)) throw bad('invalid GNU sparse map');
-            map.push(v);
-          }
           this.sparseText = '';
-          this.sparseMap = map;
+          this.sparseMap = sparseNumbers(toks.slice(1, 1 + 2 * count));
           return this.startSparse();
         }
         case State.Sparse: {
@@ -646,11 +649,7 @@ export class TarReader {
       const text = pax.get('GNU.sparse.map')?.toString('latin1') ?? '';
       const parts = text === '' ? [] : text.split(',');
       if (!(count >= 0) || parts.length !== 2 * count) throw bad('invalid GNU sparse map');
-      for (const p of parts) {
-        const v = decimal(p);
-        if (Number.isNaN(v)) throw bad('invalid GNU sparse map');
-        this.sparseMap.push(v);
-      }
+      this.sparseMap = sparseNumbers(parts);
       return this.startSparse();
     }
     this.state = State.Data;

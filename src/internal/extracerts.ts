@@ -38,9 +38,9 @@ let extra: string[] | undefined;
  * The PEM text of NODE_EXTRA_CA_CERTS ([] when unset), read once. Like Node,
  * a file that cannot be read is a warning, not an error.
  */
-export function extraCerts(env: NodeJS.ProcessEnv = process.env): string[] {
+export function extraCerts(): string[] {
   if (extra) return extra;
-  const file = env.NODE_EXTRA_CA_CERTS;
+  const file = process.env.NODE_EXTRA_CA_CERTS;
   extra = [];
   if (file) {
     try {

@@ -1,40 +1,23 @@
 /**
- * Garbage collection through the CLI (`node build/bin/dist.js --root
+ * Garbage collection through the CLI (`bin/dist --root
  * <tmp>`): content ingest/label, leases create/rm --sync, images rm [--sync],
  * dist gc [--dry-run] [--json]. Records the CLI cannot make (images, lease
  * resources) are written through the library between commands.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { GCResult } from '../../src/gc/index.js';
 import { openEmbedded, type Embedded } from '../../src/services/embedded.js';
 import { tempDir } from '../util/tmp.js';
+import { dist, type RunResult } from '../util/cli.js';
 import { MT_CONFIG, MT_LAYER, MT_MANIFEST, sha256 } from './fixtures.js';
 
-const MAIN = fileURLToPath(new URL('../../bin/dist.js', import.meta.url));
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function run(root: string, args: string[], input: Buffer | string = ''): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, '--root', root, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, CONTAINERD_ADDRESS: '', CONTAINERD_NAMESPACE: '' } });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (d: Buffer) => out.push(d));
-    child.stderr.on('data', (d: Buffer) => err.push(d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }));
-    child.stdin.end(input);
-  });
+/** dist on root, embedded whatever the environment says. */
+function run(root: string, args: string[], input: Buffer | string = ''): Promise<RunResult> {
+  return dist(args, { root, input, env: { CONTAINERD_ADDRESS: '', CONTAINERD_NAMESPACE: '' } });
 }
 
 async function ok(root: string, args: string[], input?: Buffer | string): Promise<string> {

@@ -12,11 +12,11 @@ import tar from 'tar-stream';
 import { compress as zstdCompress } from 'zstd-napi';
 import type { Platform } from '../../src/content/types.js';
 import { blob, MT, sha256, type Blob, type Compression, type Image, type Layer } from '../util/oci.js';
+import { dist as runDist, type RunResult } from '../util/cli.js';
 
 const run = promisify(execFile);
 
 export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
-export const DIST = `${REPO}bin/dist`;
 export const ORACLE = `${REPO}scripts/tree-oracle.mjs`;
 
 interface Common {
@@ -230,13 +230,6 @@ export function withoutDirMtimes(out: string): string {
 }
 
 /** Runs the dist CLI; resolves with stdout/stderr/exit code (never throws on exit code). */
-export async function dist(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ stdout: string; stderr: string; code: number }> {
-  try {
-    const { stdout, stderr } = await run(DIST, args, { env: { ...process.env, ...env }, maxBuffer: 64 << 20 });
-    return { stdout, stderr, code: 0 };
-  } catch (err) {
-    const e = err as { stdout?: string; stderr?: string; code?: number };
-    if (typeof e.code !== 'number') throw err;
-    return { stdout: e.stdout ?? '', stderr: e.stderr ?? '', code: e.code };
-  }
+export function dist(args: string[], env: NodeJS.ProcessEnv = {}): Promise<RunResult> {
+  return runDist(args, { env });
 }

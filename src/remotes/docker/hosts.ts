@@ -236,7 +236,7 @@ async function loadHostDir(dir: string): Promise<HostConfig[]> {
  * store (its bundled roots and NODE_EXTRA_CA_CERTS) plus `ca`; undefined when
  * that is Node's default store itself.
  */
-export function trustedRoots(ca: string[] = []): string[] | undefined {
+function trustedRoots(ca: string[] = []): string[] | undefined {
   if (!ca.length && !extraCertsDeferred()) return undefined;
   return [...rootCertificates, ...extraCerts(), ...ca];
 }
