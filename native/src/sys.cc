@@ -14,6 +14,7 @@
 #include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <sys/xattr.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <functional>
@@ -225,6 +226,16 @@ Napi::Value Umount2(const Napi::CallbackInfo& info) {
   return p;
 }
 
+// realtimeNs() -> bigint: CLOCK_REALTIME in ns, what Go's time.Now() reads
+// (clients compare our timestamps with theirs at ns precision; Node only has
+// the ms Date.now() and a monotonic clock that drifts from it under NTP).
+Napi::Value RealtimeNs(const Napi::CallbackInfo& info) {
+  struct timespec ts;
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  const uint64_t ns = static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
+  return Napi::BigInt::New(info.Env(), ns);
+}
+
 }  // namespace
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -235,6 +246,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("llistxattr", Napi::Function::New(env, Llistxattr, "llistxattr"));
   exports.Set("mount", Napi::Function::New(env, Mount, "mount"));
   exports.Set("umount2", Napi::Function::New(env, Umount2, "umount2"));
+  exports.Set("realtimeNs", Napi::Function::New(env, RealtimeNs, "realtimeNs"));
   InitApply(env, exports);
   InitReader(env, exports);
   return exports;

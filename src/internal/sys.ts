@@ -36,6 +36,8 @@ export interface NativeAddon {
   llistxattr(path: PathArg): string[];
   mount(source: PathArg | null, target: PathArg, fstype: string | null, flags: number, data: string | null): Promise<void>;
   umount2(target: PathArg, flags: number): Promise<void>;
+  /** CLOCK_REALTIME in ns (absent from an addon built before it existed). */
+  realtimeNs?(): bigint;
   /** root: path of the directory ops are relative to; ops' paths are byte strings (see native/src/apply.cc). */
   ApplySession: new (root: PathArg, threads?: number) => NativeApplySession;
   /** A pipe: [readFd, writeFd], both close-on-exec, grown to 1 MiB when allowed. */

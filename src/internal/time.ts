@@ -1,8 +1,13 @@
 /**
  * Timestamps: nanoseconds since the Unix epoch as bigint, so that containerd's
  * ns-precision checks (preStart <= StartedAt <= postStart) hold. The clock is
- * wall time at start-up plus a monotonic hrtime offset, never going backwards.
+ * CLOCK_REALTIME read through the native addon, as Go's time.Now() reads it;
+ * without the addon, wall time at start-up plus a monotonic hrtime offset
+ * (which drifts from the real-time clock while NTP slews it: up to ~1 ms
+ * behind a client, below the millisecond floor). Never going backwards.
  */
+import { native } from './sys.js';
+
 export type Timestamp = bigint;
 
 /**
@@ -34,15 +39,22 @@ function anchor(): { wall: bigint; hr: bigint } {
   return best!;
 }
 
-const { wall: baseWall, hr: baseHr } = anchor();
+const realtime = native?.realtimeNs?.bind(native);
+let base: { wall: bigint; hr: bigint } | undefined; // the fallback's anchor, made on first use
 let last = 0n;
 
 /** Current time in ns; strictly increasing within this process. */
 export function now(): Timestamp {
-  let t = baseWall + (process.hrtime.bigint() - baseHr);
-  // Never behind the millisecond wall clock (clients compare with their own).
-  const wall = BigInt(Date.now()) * 1_000_000n;
-  if (t < wall) t = wall;
+  let t: bigint;
+  if (realtime) {
+    t = realtime();
+  } else {
+    base ??= anchor();
+    t = base.wall + (process.hrtime.bigint() - base.hr);
+    // Never behind the millisecond wall clock (clients compare with their own).
+    const wall = BigInt(Date.now()) * 1_000_000n;
+    if (t < wall) t = wall;
+  }
   if (t <= last) t = last + 1n;
   last = t;
   return t;
