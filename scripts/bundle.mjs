@@ -7,11 +7,25 @@
 // startup at one file plus the lazily imported chunks (code splitting keeps
 // `await import()` lazy). Packages with native parts or large lazily used
 // trees stay external: they are loaded from node_modules as before.
+//
+// Startup snapshot: the same CLI is also bundled as one CommonJS script
+// (build/bin/dist-snapshot.cjs, no code splitting) and run once with
+// `node --build-snapshot`, which stores the heap after every module was
+// evaluated as build/bin/dist-<node version>.blob. bin/dist starts Node from
+// that blob: no module is read, compiled or evaluated at startup (~30 ms less
+// per command here). The blob only fits the Node that built it (hence the
+// version in its name) and V8 flags equal to the build's (bin/dist does not
+// use it when NODE_OPTIONS is set). Inside the snapshot, `require` knows only
+// Node's built-in modules: the banner routes other ids (packages kept
+// external) to a require made for the bundle's path, at run time.
+// src/internal/snapshot.ts has the module-side rules.
 import { build } from 'esbuild';
+import { execFileSync } from 'node:child_process';
 import { chmodSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
+const external = ['better-sqlite3', 'zstd-napi', '@grpc/grpc-js', '@grpc/proto-loader', 'undici'];
 rmSync(`${repo}build/bin`, { recursive: true, force: true }); // chunk names change with their content
 await build({
   absWorkingDir: repo,
@@ -22,10 +36,42 @@ await build({
   format: 'esm',
   platform: 'node',
   target: 'node20',
-  external: ['better-sqlite3', 'zstd-napi', '@grpc/grpc-js', '@grpc/proto-loader', 'undici'],
+  external,
   // CommonJS dependencies bundled in (commander, …) call require() for Node built-ins
   banner: { js: "import { createRequire as __distRequire } from 'node:module'; const require = __distRequire(import.meta.url);" },
   sourcemap: 'linked',
   logLevel: 'warning',
 });
 chmodSync(`${repo}build/bin/dist.js`, 0o755);
+
+await build({
+  absWorkingDir: repo,
+  entryPoints: ['build/src/cmd/dist/main.js'],
+  outfile: 'build/bin/dist-snapshot.cjs',
+  bundle: true,
+  format: 'cjs',
+  platform: 'node',
+  target: 'node20',
+  external,
+  define: { 'import.meta.url': '__distMetaUrl' },
+  banner: {
+    js: [
+      'var __distMetaUrl = require("node:url").pathToFileURL(__filename).href;',
+      'var __distBuiltin = require;',
+      'var module = typeof module === "undefined" ? { exports: {} } : module;', // the snapshot builder passes none
+      'require = (id) => (__distBuiltin("node:module").isBuiltin(id) ? __distBuiltin(id) : __distBuiltin("node:module").createRequire(__filename)(id));',
+    ].join('\n'),
+  },
+  logLevel: 'warning',
+});
+const blob = `${repo}build/bin/dist-${process.version}.blob`;
+try {
+  execFileSync(process.execPath, ['--snapshot-blob', blob, '--build-snapshot', `${repo}build/bin/dist-snapshot.cjs`], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, NODE_OPTIONS: '' },
+  });
+} catch (err) {
+  // bin/dist runs the ES module bundle without a blob: slower to start, same behaviour
+  rmSync(blob, { force: true });
+  console.warn(`bundle: no startup snapshot (${String(err.stderr ?? err.message).trim().split('\n').pop()})`);
+}

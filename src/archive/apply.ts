@@ -1070,6 +1070,3 @@ export async function applyLayer(root: string, compressed: LayerSource, opts: Ap
   }
   return { ...res, compression };
 }
-
-/** Whether apply runs its file system work in the native addon. */
-export const nativeExecutor = native !== undefined;

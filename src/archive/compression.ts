@@ -18,6 +18,7 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { accessSync, closeSync, constants as fsConstants, createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { delimiter, join } from 'node:path';
 import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -353,6 +354,15 @@ function gunzip(backend: GzipBackend, input: AsyncIterable<Buffer> | number, sig
   }
 }
 
+/**
+ * zstd-napi, required on first use: a native addon, loaded only by the
+ * commands that need it (and never into the CLI's startup snapshot, whose
+ * code cannot import() at run time).
+ */
+function zstdNapi(): typeof import('zstd-napi') {
+  return createRequire(import.meta.url)('zstd-napi') as typeof import('zstd-napi');
+}
+
 async function unzstd(backend: ZstdBackend, input: AsyncIterable<Buffer> | number, signal?: AbortSignal, pre?: Predigest): Promise<AsyncGenerator<Buffer>> {
   switch (backend) {
     case 'zstd': {
@@ -361,7 +371,7 @@ async function unzstd(backend: ZstdBackend, input: AsyncIterable<Buffer> | numbe
       return childFilter(tool, ['-d', '-c', '-q'], input, signal, pre);
     }
     case 'napi': {
-      const { DecompressStream } = await import('zstd-napi');
+      const { DecompressStream } = zstdNapi();
       return transformFilter(new DecompressStream() as never, fdStream(input), 'zstd', signal);
     }
     default:
@@ -462,7 +472,7 @@ export function compress(input: Readable, compression: Compression, opts: Compre
       if (zstd) {
         yield* childFilter(zstd, ['-c', '-q', `-${level}`], src, signal);
       } else {
-        const { CompressStream } = await import('zstd-napi');
+        const { CompressStream } = zstdNapi();
         yield* transformFilter(new CompressStream({ compressionLevel: level }) as never, src, 'zstd', signal);
       }
       return;

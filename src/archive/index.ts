@@ -3,7 +3,7 @@
  * directories (apply.ts), layer compression (compression.ts) and the tar
  * reader underneath (tar.ts).
  */
-export { apply, applyLayer, nativeExecutor } from './apply.js';
+export { apply, applyLayer } from './apply.js';
 export type { ApplyLayerOptions, ApplyLayerResult, ApplyOptions, ApplyResult, ApplyStats } from './apply.js';
 export {
   compress,

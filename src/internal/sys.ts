@@ -17,6 +17,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { notImplemented } from '../errdefs/index.js';
 import { packageRoot } from './pkgroot.js';
+import { onStartup } from './snapshot.js';
 
 /** Paths: strings are UTF-8; Buffers are raw bytes (names that are not UTF-8). */
 export type PathArg = string | Buffer;
@@ -108,11 +109,18 @@ function load(): { addon?: NativeAddon; error?: Error } {
   return { error: error ?? new Error(`native addon not built (looked for ${candidates.join(', ')})`) };
 }
 
-const loaded = load();
 /** The loaded addon, or undefined (then the tool fallbacks below are used). */
-export const native: NativeAddon | undefined = loaded.addon;
+export let native: NativeAddon | undefined;
 /** Why the addon is not available. */
-export const nativeLoadError: Error | undefined = loaded.error;
+export let nativeLoadError: Error | undefined;
+
+function loadNow(): void {
+  ({ addon: native, error: nativeLoadError } = load());
+}
+
+// A V8 startup snapshot (scripts/bundle.mjs) cannot hold a loaded addon: it is
+// loaded when the snapshot is deserialized, before the CLI's main runs.
+onStartup(loadNow);
 
 /** Linux dev_t of (major, minor), as glibc's makedev. */
 export function mkdev(major: number, minor: number): number {

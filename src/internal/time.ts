@@ -39,15 +39,14 @@ function anchor(): { wall: bigint; hr: bigint } {
   return best!;
 }
 
-const realtime = native?.realtimeNs?.bind(native);
 let base: { wall: bigint; hr: bigint } | undefined; // the fallback's anchor, made on first use
 let last = 0n;
 
 /** Current time in ns; strictly increasing within this process. */
 export function now(): Timestamp {
   let t: bigint;
-  if (realtime) {
-    t = realtime();
+  if (native?.realtimeNs) {
+    t = native.realtimeNs();
   } else {
     base ??= anchor();
     t = base.wall + (process.hrtime.bigint() - base.hr);

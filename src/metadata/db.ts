@@ -8,11 +8,11 @@
  * the one lock shared by writers and the garbage collector, across processes.
  * Timestamps are stored as TEXT (bigint ns) to keep nanosecond precision.
  */
-import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { openSqlite, type SqliteDatabase, type SqliteStatement } from '../internal/sqlite.js';
 
-type DB = Database.Database;
+type DB = SqliteDatabase;
 
 const MIGRATIONS: ((db: DB) => void)[] = [
   // v1: namespaces, content, ingests, leases, images
@@ -103,7 +103,7 @@ export class MetadataDB {
   /** Bumped by every deletion; the GC scheduler watches it. */
   private deletions = 0;
   private readonly listeners = new Set<(kind: string) => void>();
-  private readonly stmts = new Map<string, Database.Statement>();
+  private readonly stmts = new Map<string, SqliteStatement>();
 
   private constructor(readonly path: string, db: DB) {
     this.db = db;
@@ -113,7 +113,7 @@ export class MetadataDB {
   static open(root: string, opts: { readonly?: boolean } = {}): MetadataDB {
     mkdirSync(root, { recursive: true });
     const path = join(root, 'metadata.db');
-    const db = new Database(path, { readonly: opts.readonly ?? false, timeout: 30_000 });
+    const db = openSqlite(path, { readonly: opts.readonly ?? false, timeout: 30_000 });
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
     db.pragma('foreign_keys = ON');
@@ -136,7 +136,7 @@ export class MetadataDB {
   }
 
   /** A prepared statement, cached by its SQL text. */
-  stmt(sql: string): Database.Statement {
+  stmt(sql: string): SqliteStatement {
     let s = this.stmts.get(sql);
     if (!s) {
       s = this.db.prepare(sql);

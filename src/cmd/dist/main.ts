@@ -11,6 +11,7 @@ import { fail } from './context.js';
 import { leasesCommand } from './leases.js';
 import { namespacesCommand } from './namespaces.js';
 import { extraCommands } from './registry.js';
+import { runMain } from '../../internal/snapshot.js';
 
 export function program(): Command {
   const p = new Command('dist')
@@ -46,4 +47,4 @@ async function main(): Promise<void> {
   }
 }
 
-void main();
+runMain(main);

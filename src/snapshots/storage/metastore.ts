@@ -17,7 +17,6 @@
  *   if fn throws, everything rolls back. synchronous=FULL makes a returned
  *   update durable.
  */
-import Database from 'better-sqlite3';
 import type { Ctx } from '../../internal/context.js';
 import { now } from '../../internal/time.js';
 import {
@@ -30,6 +29,7 @@ import {
 } from '../../errdefs/index.js';
 import type { Info, Kind, SnapshotOpts, UpdateInfo, Usage } from '../types.js';
 import { applyUpdate } from './fields.js';
+import { openSqlite, type SqliteDatabase, type SqliteStatement } from '../../internal/sqlite.js';
 
 /** An active or view snapshot as a driver needs it to build mounts. */
 export interface SnapshotRecord {
@@ -102,13 +102,13 @@ function checkKey(what: string, key: string): void {
   if (typeof key !== 'string' || key === '') throw invalidArgument(`snapshot ${what} must not be empty`);
 }
 
-const statementCache = new WeakMap<Database.Database, Map<string, Database.Statement>>();
+const statementCache = new WeakMap<SqliteDatabase, Map<string, SqliteStatement>>();
 
 /** Operations inside one transaction (read-only ones throw on write methods). */
 export class Transaction {
-  constructor(private readonly db: Database.Database, readonly writable: boolean) {}
+  constructor(private readonly db: SqliteDatabase, readonly writable: boolean) {}
 
-  private stmt(sql: string): Database.Statement {
+  private stmt(sql: string): SqliteStatement {
     let cache = statementCache.get(this.db);
     if (!cache) statementCache.set(this.db, (cache = new Map()));
     let st = cache.get(sql);
@@ -246,13 +246,13 @@ export class Transaction {
 }
 
 export class MetaStore {
-  private readonly writer: Database.Database;
-  private readonly reader: Database.Database;
+  private readonly writer: SqliteDatabase;
+  private readonly reader: SqliteDatabase;
   private lock: Promise<void> = Promise.resolve();
   private closed = false;
 
   private constructor(readonly file: string) {
-    this.writer = new Database(file);
+    this.writer = openSqlite(file);
     try {
       this.writer.pragma('journal_mode = WAL');
       this.writer.pragma('synchronous = FULL');
@@ -264,7 +264,7 @@ export class MetaStore {
       }
       this.writer.exec(SCHEMA);
       this.writer.pragma(`user_version = ${SCHEMA_VERSION}`);
-      this.reader = new Database(file, { readonly: true });
+      this.reader = openSqlite(file, { readonly: true });
       this.reader.pragma('busy_timeout = 10000');
     } catch (err) {
       this.writer.close();
