@@ -13,6 +13,13 @@ function building(): boolean {
   return Boolean(startupSnapshot?.isBuildingSnapshot?.()); // Node 20 answers 1 or 0
 }
 
+let fromSnapshot = false;
+
+/** Whether this process started from a startup snapshot. */
+export function startedFromSnapshot(): boolean {
+  return fromSnapshot;
+}
+
 /** Runs fn now, or, while a snapshot is being built, when it is deserialized (before main). */
 export function onStartup(fn: () => void): void {
   if (building()) startupSnapshot.addDeserializeCallback(fn);
@@ -31,6 +38,7 @@ export function runMain(main: () => unknown): void {
   }
   const script = fileURLToPath(import.meta.url);
   startupSnapshot.setDeserializeMainFunction(() => {
+    fromSnapshot = true;
     process.argv.splice(1, 0, script);
     void main();
   });

@@ -90,7 +90,7 @@ export const S_IFBLK = 0o060000;
 export const S_IFCHR = 0o020000;
 export const S_IFIFO = 0o010000;
 
-function load(): { addon?: NativeAddon; error?: Error } {
+function load(): { addon?: NativeAddon; path?: string; error?: Error } {
   if (process.env.DIST_NATIVE_DISABLE === '1') return { error: new Error('native addon disabled by DIST_NATIVE_DISABLE=1') };
   const require = createRequire(import.meta.url);
   const repo = packageRoot();
@@ -101,7 +101,7 @@ function load(): { addon?: NativeAddon; error?: Error } {
   for (const p of candidates) {
     if (!existsSync(p)) continue;
     try {
-      return { addon: require(p) as NativeAddon };
+      return { addon: require(p) as NativeAddon, path: p };
     } catch (err) {
       error = err as Error;
     }
@@ -113,9 +113,11 @@ function load(): { addon?: NativeAddon; error?: Error } {
 export let native: NativeAddon | undefined;
 /** Why the addon is not available. */
 export let nativeLoadError: Error | undefined;
+/** The file the addon was loaded from. */
+export let nativeAddonPath: string | undefined;
 
 function loadNow(): void {
-  ({ addon: native, error: nativeLoadError } = load());
+  ({ addon: native, path: nativeAddonPath, error: nativeLoadError } = load());
 }
 
 // A V8 startup snapshot (scripts/bundle.mjs) cannot hold a loaded addon: it is

@@ -1,43 +1,8 @@
-/**
- * containerd.services.version.v1.Version: the version of this package
- * (package.json) and the git revision of the checkout it runs from, if any.
- */
-import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { packageRoot } from '../../internal/pkgroot.js';
+/** containerd.services.version.v1.Version: this build's version (src/internal/version.ts). */
+import { buildVersion, type VersionInfo } from '../../internal/version.js';
 import { unary, type ServiceImpl } from '../grpc/handlers.js';
 
-export interface VersionInfo {
-  version: string;
-  revision: string;
-}
-
-let cached: VersionInfo | undefined;
-
-/**
- * {version, revision} of this build: version from package.json; revision from
- * DIST_REVISION, else `git rev-parse HEAD` in the package root, else "".
- */
-export function buildVersion(): VersionInfo {
-  if (cached) return cached;
-  const root = packageRoot();
-  let version = '';
-  try {
-    version = String(JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version ?? '');
-  } catch {
-    // no package.json next to the build: leave empty
-  }
-  let revision = process.env.DIST_REVISION ?? '';
-  if (!revision && existsSync(join(root, '.git'))) {
-    try {
-      revision = execFileSync('git', ['-C', root, 'rev-parse', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 2000 }).trim();
-    } catch {
-      revision = '';
-    }
-  }
-  return (cached = { version, revision });
-}
+export { buildVersion, type VersionInfo };
 
 /** The Version service (not namespaced). */
 export function versionService(info: VersionInfo = buildVersion()): ServiceImpl {
