@@ -47,7 +47,7 @@
  * as read — the end-of-archive blocks and any trailing padding included (the
  * stream is drained after the end marker, as containerd's applier does).
  */
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { resolve } from 'node:path';
@@ -121,6 +121,12 @@ export interface ApplyResult {
 
 /** Flush a batch to the executor at this many ops or bytes of file data. */
 const BATCH_OPS = 1024;
+/**
+ * The first batch is short: the executor starts on the disk work at once,
+ * and the submitting path has run before V8 optimizes the parse loop (a path
+ * first taken by optimized code discards it; see ops.ts's Packer.encode).
+ */
+const FIRST_BATCH_OPS = 32;
 const BATCH_BYTES = 8 << 20;
 /** Batches submitted but not finished (one running, one queued). */
 const MAX_QUEUED = 2;
@@ -248,6 +254,7 @@ class Applier {
   private batch: Op[] = [];
   private batchNames: string[] = [];
   private batchBytes = 0;
+  private batchOps = FIRST_BATCH_OPS;
   private batchSeq = 0;
   private tail: Promise<void> = Promise.resolve();
   /** Batches the executor finished (they run in submission order). */
@@ -334,7 +341,7 @@ class Applier {
   }
 
   private get batchFull(): boolean {
-    return this.batch.length >= BATCH_OPS || this.batchBytes >= BATCH_BYTES;
+    return this.batch.length >= this.batchOps || this.batchBytes >= BATCH_BYTES;
   }
 
   /** Hands the current batch to the executor (runs after the ones before it). */
@@ -345,6 +352,7 @@ class Applier {
     this.batch = [];
     this.batchNames = [];
     this.batchBytes = 0;
+    this.batchOps = BATCH_OPS;
     this.batchSeq++;
     const stats = this.opts.stats;
     if (stats) {
@@ -946,38 +954,11 @@ class Applier {
     const hash = createHash(algorithm);
     // bytes the decompressor digests as it reads them are not hashed twice
     const pre = (stream as Readable & { [PREDIGEST]?: Predigest })[PREDIGEST];
-    let hashing: boolean | undefined;
-    let size = 0;
+    const input = { hashing: undefined as boolean | undefined, size: 0 };
     const tr = new TarReader();
     try {
       await this.init();
-      for await (const c of stream) {
-        if (signal?.aborted) throw canceled('apply: operation canceled', signal.reason);
-        if (this.failure) throw this.failure;
-        const chunk: Buffer = typeof c === 'string' ? Buffer.from(c) : c;
-        if (hashing === undefined) {
-          hashing = !(pre?.active && pre.algorithm === algorithm);
-          if (pre?.active) this.recycle = pre.recycle;
-        }
-        if (hashing) hash.update(chunk);
-        size += chunk.length;
-        if (tr.done) continue; // drain what follows the end-of-archive marker
-        tr.push(chunk);
-        for (let ev = tr.next(); ev !== null; ev = tr.next()) {
-          if (ev.kind === 'data') {
-            if (!this.skipping) this.onData(ev.data);
-          } else if (ev.kind === 'header') {
-            await this.onHeader(ev.header);
-          } else {
-            this.onEnd();
-          }
-          if (this.batchFull) await this.submit();
-        }
-        // the chunk is parsed: what points into it is in the open batch or earlier ones
-        if (this.recycle) this.chunksHeld.push({ ab: chunk.buffer, seq: this.batchSeq });
-        // keep the executor busy while waiting for input
-        if (this.queued.length === 0) this.submitNow();
-      }
+      await this.consume(stream, tr, hash, pre, algorithm, input);
       if (signal?.aborted) throw canceled('apply: operation canceled', signal.reason);
       tr.end();
       await this.finishDeferred();
@@ -997,11 +978,48 @@ class Applier {
       throw err;
     }
     await this.exec.close();
-    if (hashing === false) {
+    if (input.hashing === false) {
       if (!pre?.value) throw unknown('apply: the decompressor gave no digest');
-      return { diffID: `${algorithm}:${pre.value}`, size };
+      return { diffID: `${algorithm}:${pre.value}`, size: input.size };
     }
-    return { diffID: `${algorithm}:${hash.digest('hex')}`, size };
+    return { diffID: `${algorithm}:${hash.digest('hex')}`, size: input.size };
+  }
+
+  /**
+   * The hot loop: reads the stream to its end, planning entries and
+   * submitting batches. Apart from run's once-per-layer tail, so that V8's
+   * optimized code for it never reaches code that has not run yet (which
+   * would discard it while another layer still applies).
+   */
+  private async consume(stream: Readable, tr: TarReader, hash: Hash, pre: Predigest | undefined, algorithm: string, input: { hashing: boolean | undefined; size: number }): Promise<void> {
+    const signal = this.opts.signal;
+    for await (const c of stream) {
+      if (signal?.aborted) throw canceled('apply: operation canceled', signal.reason);
+      if (this.failure) throw this.failure;
+      const chunk: Buffer = typeof c === 'string' ? Buffer.from(c) : c;
+      if (input.hashing === undefined) {
+        input.hashing = !(pre?.active && pre.algorithm === algorithm);
+        if (pre?.active) this.recycle = pre.recycle;
+      }
+      if (input.hashing) hash.update(chunk);
+      input.size += chunk.length;
+      if (tr.done) continue; // drain what follows the end-of-archive marker
+      tr.push(chunk);
+      for (let ev = tr.next(); ev !== null; ev = tr.next()) {
+        if (ev.kind === 'data') {
+          if (!this.skipping) this.onData(ev.data);
+        } else if (ev.kind === 'header') {
+          await this.onHeader(ev.header);
+        } else {
+          this.onEnd();
+        }
+        if (this.batchFull) await this.submit();
+      }
+      // the chunk is parsed: what points into it is in the open batch or earlier ones
+      if (this.recycle) this.chunksHeld.push({ ab: chunk.buffer, seq: this.batchSeq });
+      // keep the executor busy while waiting for input
+      if (this.queued.length === 0) this.submitNow();
+    }
   }
 }
 

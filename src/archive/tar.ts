@@ -162,9 +162,13 @@ function numeric(b: Buffer, start: number, end: number, field: string): number {
     if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < -BigInt(Number.MAX_SAFE_INTEGER)) throw bad(`${field} too large`);
     return Number(v);
   }
-  let s = start;
+  // s++ runs on every call (a do-while): leading spaces are rare, and the
+  // optimized parser would be thrown away the first time a branch it never
+  // saw run ran (see ops.ts's Packer.encode)
+  let s = start - 1;
+  do s++;
+  while (s < end && isSpaceOrNul(b[s]!));
   let e = end;
-  while (s < e && isSpaceOrNul(b[s]!)) s++;
   while (e > s && isSpaceOrNul(b[e - 1]!)) e--;
   if (s === e) return 0;
   // Go parses up to the first NUL then requires all-octal digits (a loop:
