@@ -92,6 +92,10 @@ struct Op {
 
 struct Batch {
   std::vector<Op> ops;
+  // what run() was given: decoded into ops on the pool thread (Decode)
+  const uint8_t* packed = nullptr;
+  size_t packedLen = 0;
+  std::vector<iovec> data;
 };
 
 inline void Close(int fd) {
@@ -950,16 +954,26 @@ class ApplySession : public Napi::ObjectWrap<ApplySession> {
   friend class BatchWorker;
 };
 
+bool Decode(Batch& batch, Failure& f);
+
 class BatchWorker : public Napi::AsyncWorker {
  public:
-  BatchWorker(Napi::Env env, ApplySession* s, Napi::Object self, Napi::Array data, std::unique_ptr<Batch> b)
+  BatchWorker(Napi::Env env, ApplySession* s, Napi::Object self, Napi::Object packed, Napi::Array data, std::unique_ptr<Batch> b)
       : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), session_(s), batch_(std::move(b)) {
-    // keep the session and the data buffers alive while the pool thread uses them
+    // keep the session, the packed ops and the data buffers alive while the pool thread uses them
     self_ = Napi::Persistent(self);
+    packed_ = Napi::Persistent(packed);
     data_ = Napi::Persistent(data.As<Napi::Object>());
   }
   Napi::Promise Promise() { return deferred_.Promise(); }
-  void Execute() override { session_->Execute(*batch_, failure_); }
+  void Execute() override {
+    // decoded here, not in run(): the main thread only hands the buffers over
+    if (!Decode(*batch_, failure_)) {
+      session_->failed_ = true;  // as a batch that failed while running
+      return;
+    }
+    session_->Execute(*batch_, failure_);
+  }
   void OnOK() override {
     session_->busy_ = false;
     if (failure_.ok()) {
@@ -977,7 +991,7 @@ class BatchWorker : public Napi::AsyncWorker {
   Napi::Promise::Deferred deferred_;
   ApplySession* session_;
   std::unique_ptr<Batch> batch_;
-  Napi::ObjectReference self_, data_;
+  Napi::ObjectReference self_, packed_, data_;
   Failure failure_;
 };
 
@@ -1063,36 +1077,26 @@ class Unpacker {
   size_t off_ = 0;
 };
 
-Napi::Value ApplySession::Run(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (busy_) throw Napi::Error::New(env, "ApplySession.run: previous batch still running");
-  if (failed_) throw Napi::Error::New(env, "ApplySession.run: session failed earlier");
-  if (rootfd_ < 0) throw Napi::Error::New(env, "ApplySession.run: session closed");
-  if (info.Length() < 2 || !info[0].IsBuffer() || !info[1].IsArray()) throw Napi::TypeError::New(env, "run(packed: Buffer, data: Uint8Array[])");
-  auto packed = info[0].As<Napi::Buffer<uint8_t>>();
-  Napi::Array data = info[1].As<Napi::Array>();
-  std::vector<iovec> vecs(data.Length());
-  for (uint32_t j = 0; j < data.Length(); j++) {
-    Napi::Value bv = data.Get(j);
-    if (!bv.IsTypedArray()) throw Napi::TypeError::New(env, "data must be Uint8Arrays");
-    auto ta = bv.As<Napi::Uint8Array>();
-    vecs[j] = iovec{ta.Data(), ta.ByteLength()};
-  }
-  auto batch = std::make_unique<Batch>();
+bool Decode(Batch& batch, Failure& f) {
+  const std::vector<iovec>& vecs = batch.data;
+  auto bad = [&](const std::string& why) {
+    f.message = "ApplySession.run: " + why;
+    return false;
+  };
   try {
-    Unpacker u(packed.Data(), packed.Length());
+    Unpacker u(batch.packed, batch.packedLen);
     while (!u.done()) {
-      batch->ops.emplace_back();
-      Op& op = batch->ops.back();
+      batch.ops.emplace_back();
+      Op& op = batch.ops.back();
       op.type = u.U8();
-      if (op.type < OP_FILE || op.type > OP_COPYUP) throw Napi::TypeError::New(env, "unknown op type");
+      if (op.type < OP_FILE || op.type > OP_COPYUP) return bad("unknown op type");
       const unsigned need = kFields[op.type];
       const unsigned fl = u.U16();
       op.p = u.Str();
-      if (!ValidRel(op.p)) throw Napi::TypeError::New(env, "op path must be clean and relative: " + op.p);
+      if (!ValidRel(op.p)) return bad("op path must be clean and relative: " + op.p);
       if (fl & F_DATA) {
         uint32_t first = u.U32(), count = u.U32();
-        if (first > vecs.size() || count > vecs.size() - first) throw Napi::TypeError::New(env, "op data out of range");
+        if (first > vecs.size() || count > vecs.size() - first) return bad("op data out of range");
         if (need & F_DATA) {
           for (uint32_t j = first; j < first + count; j++) {
             if (vecs[j].iov_len) op.data.push_back(vecs[j]);
@@ -1136,7 +1140,7 @@ Napi::Value ApplySession::Run(const Napi::CallbackInfo& info) {
         std::string tg = u.Str();
         if (need & F_TARGET) op.tg = std::move(tg);
       }
-      if (op.type == OP_LINK && !ValidRel(op.tg)) throw Napi::TypeError::New(env, "link target must be clean: " + op.tg);
+      if (op.type == OP_LINK && !ValidRel(op.tg)) return bad("link target must be clean: " + op.tg);
       if (fl & F_DEV) {
         double mode = u.F64(), dev = u.F64();
         if (need & F_DEV) {
@@ -1158,10 +1162,31 @@ Napi::Value ApplySession::Run(const Napi::CallbackInfo& info) {
       if (need & F_QUIET) op.quiet = (fl & F_QUIET) != 0;
     }
   } catch (const std::out_of_range& e) {
-    throw Napi::TypeError::New(env, e.what());
+    return bad(e.what());
+  }
+  return true;
+}
+
+Napi::Value ApplySession::Run(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (busy_) throw Napi::Error::New(env, "ApplySession.run: previous batch still running");
+  if (failed_) throw Napi::Error::New(env, "ApplySession.run: session failed earlier");
+  if (rootfd_ < 0) throw Napi::Error::New(env, "ApplySession.run: session closed");
+  if (info.Length() < 2 || !info[0].IsBuffer() || !info[1].IsArray()) throw Napi::TypeError::New(env, "run(packed: Buffer, data: Uint8Array[])");
+  auto packed = info[0].As<Napi::Buffer<uint8_t>>();
+  Napi::Array data = info[1].As<Napi::Array>();
+  auto batch = std::make_unique<Batch>();
+  batch->packed = packed.Data();
+  batch->packedLen = packed.Length();
+  batch->data.resize(data.Length());
+  for (uint32_t j = 0; j < data.Length(); j++) {
+    Napi::Value bv = data.Get(j);
+    if (!bv.IsTypedArray()) throw Napi::TypeError::New(env, "data must be Uint8Arrays");
+    auto ta = bv.As<Napi::Uint8Array>();
+    batch->data[j] = iovec{ta.Data(), ta.ByteLength()};
   }
   busy_ = true;
-  auto* w = new BatchWorker(env, this, info.This().As<Napi::Object>(), data, std::move(batch));
+  auto* w = new BatchWorker(env, this, info.This().As<Napi::Object>(), packed, data, std::move(batch));
   Napi::Promise p = w->Promise();
   w->Queue();
   return p;

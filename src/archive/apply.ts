@@ -607,13 +607,19 @@ class Applier {
 
   /** RootPath of an entry's parent dir, as a relative path; cached until the tree changes under it. */
   private async resolveDir(dir: string): Promise<string> {
-    if (dir === '') return '';
-    const c = this.resCache.get(dir);
-    if (c && c.gen === this.gen) return c.rel;
+    const c = this.cachedDir(dir);
+    if (c !== undefined) return c;
     this.rawUsed = false;
     const r = rel(await rootPath(dir, this.lookup));
     if (!this.rawUsed) this.resCache.set(dir, { gen: this.gen, rel: r });
     return r;
+  }
+
+  /** resolveDir's answer when it needs no lookup (the root, or cached), else undefined. */
+  private cachedDir(dir: string): string | undefined {
+    if (dir === '') return '';
+    const c = this.resCache.get(dir);
+    return c && c.gen === this.gen ? c.rel : undefined;
   }
 
   /** lowerDirInfo without the owner when the archive's owners are not kept. */
@@ -730,12 +736,58 @@ class Applier {
     return m;
   }
 
-  async onHeader(h: TarHeader): Promise<void> {
+  /** What every entry starts with. */
+  private begin(name: string): void {
     if (this.opts.stats) this.opts.stats.entries++;
     this.skipping = true;
     this.file = undefined;
-    const name = clean(h.name);
     this.name = name;
+  }
+
+  /**
+   * The common entry, planned without a promise: a file, directory or
+   * symlink whose parent resolves from the cache to a directory of this
+   * layer, where nothing needs a look at the disk. onHeader (async: a
+   * promise and a microtask per await, for every entry) does the same for
+   * these and handles everything else. Answers false, having changed
+   * nothing, when the entry needs onHeader.
+   */
+  private onHeaderFast(h: TarHeader): boolean {
+    const t = h.type;
+    const isFile = t === '0' || t === '\0';
+    if (!isFile && t !== '5' && t !== '2') return false;
+    const name = clean(h.name);
+    const [dir, base] = split(name);
+    if (base === '' || base === '.' || base === '..' || base.startsWith(WHITEOUT_PREFIX)) return false;
+    const prel = this.cachedDir(dir);
+    if (prel === undefined) return false;
+    const P = this.nodeOf(prel);
+    if (!P || P.kind !== Kind.Dir || !P.upper) return false; // mkparent has work to do
+    const path = prel ? `${prel}/${base}` : base;
+    let old: Node | undefined;
+    let lowers: number[] | undefined;
+    if (t === '5') {
+      // child() and lowerDirs() answer without the disk only in a new directory with nothing below
+      const noLowers = P.opaque || !P.lowers?.length;
+      old = this.nodes.get(path);
+      if (!old && !(P.fresh && noLowers)) return false;
+      if (!(old?.kind === Kind.Dir && old.upper)) {
+        if (!noLowers) return false;
+        lowers = [];
+      }
+    }
+    this.begin(name);
+    const m = this.meta(h);
+    if (isFile) this.planFile(P, path, m);
+    else if (t === '2') this.planSymlink(P, path, h, m);
+    else this.planDir(P, path, name, m, old ?? { kind: Kind.Absent, upper: false }, lowers);
+    this.unpacked.add(path);
+    return true;
+  }
+
+  async onHeader(h: TarHeader): Promise<void> {
+    const name = clean(h.name);
+    this.begin(name);
     if ((h.type === '3' || h.type === '4') && runningInUserNS()) {
       this.warn(`file ${show(name)} ignored: archive may not be supported on system`);
       return;
@@ -755,29 +807,18 @@ class Applier {
     const m = this.meta(h);
     switch (h.type) {
       case '0':
-      case '\0': {
-        const op: Op = { t: OpType.File, p: path, d: [] };
-        this.push(op);
-        this.file = { op, seq: this.batchSeq, meta: m };
-        this.skipping = false;
-        this.setNode(P, path, { kind: Kind.Other, upper: true });
+      case '\0':
+        this.planFile(P, path, m);
         break;
-      }
       case '5': {
         const old = this.nodes.get(path) ?? (await this.child(P, path));
-        this.push({ t: OpType.Mkdir, p: path, ...m });
-        old.explicit = true;
-        if (!(old.kind === Kind.Dir && old.upper)) {
-          // a new, empty directory (whatever was there is removed first)
-          const lowers = P.opaque ? [] : await this.lowerDirs(P.lowers, path);
-          this.setNode(P, path, { kind: Kind.Dir, upper: true, fresh: true, lowers });
-        } // else: merged into the existing directory
-        this.dirs.push({ name, ts: m.ts });
+        // a new, empty directory (whatever was there is removed first), or merged into the existing one
+        const lowers = old.kind === Kind.Dir && old.upper ? undefined : P.opaque ? [] : await this.lowerDirs(P.lowers, path);
+        this.planDir(P, path, name, m, old, lowers);
         break;
       }
       case '2':
-        this.push({ t: OpType.Symlink, p: path, tg: h.linkname, u: m.u, g: m.g, ts: m.ts, x: m.x });
-        this.setNode(P, path, { kind: Kind.Link, upper: true, target: h.linkname });
+        this.planSymlink(P, path, h, m);
         break;
       case '1':
         await this.hardlink(h, P, path, m);
@@ -794,6 +835,32 @@ class Applier {
         throw invalidArgument(`unhandled tar header type ${h.type.charCodeAt(0)} for ${show(h.name)}`);
     }
     this.unpacked.add(path);
+  }
+
+  /** A regular file at path (its data follows). */
+  private planFile(P: Node, path: string, m: Meta): void {
+    const op: Op = { t: OpType.File, p: path, d: [] };
+    this.push(op);
+    this.file = { op, seq: this.batchSeq, meta: m };
+    this.skipping = false;
+    this.setNode(P, path, { kind: Kind.Other, upper: true });
+  }
+
+  private planSymlink(P: Node, path: string, h: TarHeader, m: Meta): void {
+    this.push({ t: OpType.Symlink, p: path, tg: h.linkname, u: m.u, g: m.g, ts: m.ts, x: m.x });
+    this.setNode(P, path, { kind: Kind.Link, upper: true, target: h.linkname });
+  }
+
+  /**
+   * A directory entry at path over old (what is there now): with lowers, a
+   * new empty directory with those lower dirs below it; without, the
+   * existing directory of this layer, which only takes the new attributes.
+   */
+  private planDir(P: Node, path: string, name: string, m: Meta, old: Node, lowers: number[] | undefined): void {
+    this.push({ t: OpType.Mkdir, p: path, ...m });
+    old.explicit = true;
+    if (lowers) this.setNode(P, path, { kind: Kind.Dir, upper: true, fresh: true, lowers });
+    this.dirs.push({ name, ts: m.ts });
   }
 
   private async hardlink(h: TarHeader, P: Node, path: string, m: Meta): Promise<void> {
@@ -1009,7 +1076,7 @@ class Applier {
         if (ev.kind === 'data') {
           if (!this.skipping) this.onData(ev.data);
         } else if (ev.kind === 'header') {
-          await this.onHeader(ev.header);
+          if (!this.onHeaderFast(ev.header)) await this.onHeader(ev.header);
         } else {
           this.onEnd();
         }

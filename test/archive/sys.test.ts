@@ -175,3 +175,30 @@ test('PipeReader: digest and close refuse while a read is queued', nativeOnly, a
   assert.equal(await p, 0);
   reader.close();
 });
+
+test('ApplySession: a batch is decoded off the main thread; a malformed one rejects, writes nothing, and fails the session', nativeOnly, async () => {
+  const { Packer } = await import('../../src/archive/ops.js');
+  const t = await tempDir('apply-session-');
+  try {
+    const root = join(t.dir, 'root');
+    await fsp.mkdir(root);
+    const s = new sys.native!.ApplySession(root, 2);
+    const packer = new Packer();
+    const good = packer.encode([{ t: 2 /* Mkdir */, p: 'd', md: 0o750 }]);
+    await s.run(good.packed, good.data);
+    assert.equal((await fsp.stat(join(root, 'd'))).mode & 0o7777, 0o750);
+    // a path that is not clean: the whole batch is refused before any op runs
+    const bad = packer.encode([{ t: 2, p: 'e' }, { t: 2, p: '../escape' }]);
+    await assert.rejects(s.run(bad.packed, bad.data), /ApplySession\.run: op path must be clean and relative: \.\.\/escape/);
+    await assert.rejects(fsp.stat(join(root, 'e')), { code: 'ENOENT' });
+    await assert.rejects(fsp.stat(join(t.dir, 'escape')), { code: 'ENOENT' });
+    assert.throws(() => s.run(good.packed, good.data), /session failed earlier/);
+    s.close();
+    // truncated input
+    const s2 = new sys.native!.ApplySession(root, 2);
+    await assert.rejects(s2.run(good.packed.subarray(0, good.packed.length - 1), good.data), /packed ops truncated/);
+    s2.close();
+  } finally {
+    await t.cleanup();
+  }
+});
