@@ -552,14 +552,18 @@ class Applier {
 
   /** fs.RootPath's Lstat+Readlink, answered from the model when possible. */
   private readonly lookup = (inside: string): LookupResult | Promise<LookupResult> => {
+    const k = this.lookupKnown(inside);
+    return k !== undefined ? k : this.lookupSlow(rel(inside));
+  };
+
+  /** lookup from the model alone: undefined where the model does not know. */
+  private readonly lookupKnown = (inside: string): LookupResult | undefined => {
     const r = rel(inside);
     if (r === '') return null;
     const n = this.nodes.get(r);
-    if (n) {
-      n.used = true;
-      return n.kind === Kind.Link ? n.target! : null;
-    }
-    return this.lookupSlow(r);
+    if (!n) return undefined;
+    n.used = true;
+    return n.kind === Kind.Link ? n.target! : null;
   };
 
   private async lookupSlow(r: string): Promise<LookupResult> {
@@ -620,6 +624,17 @@ class Applier {
     if (dir === '') return '';
     const c = this.resCache.get(dir);
     return c && c.gen === this.gen ? c.rel : undefined;
+  }
+
+  /** resolveDir's answer when the model alone gives it (then cached), else undefined. */
+  private resolveDirKnown(dir: string): string | undefined {
+    const c = this.cachedDir(dir);
+    if (c !== undefined) return c;
+    const inside = rootPath(dir, this.lookupKnown);
+    if (inside === undefined) return undefined;
+    const r = rel(inside);
+    this.resCache.set(dir, { gen: this.gen, rel: r });
+    return r;
   }
 
   /** lowerDirInfo without the owner when the archive's owners are not kept. */
@@ -746,7 +761,7 @@ class Applier {
 
   /**
    * The common entry, planned without a promise: a file, directory or
-   * symlink whose parent resolves from the cache to a directory of this
+   * symlink whose parent resolves in the model to a directory of this
    * layer, where nothing needs a look at the disk. onHeader (async: a
    * promise and a microtask per await, for every entry) does the same for
    * these and handles everything else. Answers false, having changed
@@ -759,7 +774,7 @@ class Applier {
     const name = clean(h.name);
     const [dir, base] = split(name);
     if (base === '' || base === '.' || base === '..' || base.startsWith(WHITEOUT_PREFIX)) return false;
-    const prel = this.cachedDir(dir);
+    const prel = this.resolveDirKnown(dir);
     if (prel === undefined) return false;
     const P = this.nodeOf(prel);
     if (!P || P.kind !== Kind.Dir || !P.upper) return false; // mkparent has work to do

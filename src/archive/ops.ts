@@ -192,16 +192,16 @@ export class Packer {
           this.bytes(op.x[i + 1]!);
         }
       }
-      if (op.tg !== undefined) this.latin1(op.tg);
+      // optional fields through helpers that run for every op: rare ones
+      // (src, xn) share the code, and what V8 learned of it, with common ones
+      this.optLatin1(op.tg);
       if (fl & PF.Dev) {
         this.f64(op.mode ?? 0);
         this.f64(op.dev ?? 0);
       }
-      if (op.src !== undefined) this.latin1(op.src);
-      if (op.xn !== undefined) {
-        this.bytes(op.xn);
-        this.bytes(op.xv ?? '');
-      }
+      this.optLatin1(op.src);
+      this.optBytes(op.xn);
+      this.optBytes(op.xn === undefined ? undefined : (op.xv ?? ''));
     }
     // a copy: the next encode reuses the buffer while this batch may still be queued
     return { packed: Buffer.from(this.buf.subarray(0, this.off)), data };
@@ -232,6 +232,14 @@ export class Packer {
     this.reserve(4 + s.length);
     this.view.setUint32(this.off, s.length, true);
     this.off += 4 + this.buf.write(s, this.off + 4, 'latin1');
+  }
+
+  private optLatin1(s: string | undefined): void {
+    if (s !== undefined) this.latin1(s);
+  }
+
+  private optBytes(v: string | Uint8Array | undefined): void {
+    if (v !== undefined) this.bytes(v);
   }
 
   /** Buffer bytes, or a string as UTF-8. */

@@ -35,8 +35,8 @@ export function clean(p: string): string {
  * and no trailing slash ("/" alone is clean). One pass, no allocation.
  */
 function isClean(p: string): boolean {
+  if (p === '/') return true; // compared for every name: see tar.ts's numeric
   const n = p.length;
-  if (n === 1) return p !== '.';
   let start = p.charCodeAt(0) === 47 ? 1 : 0; // current element's first index
   for (let i = start; i <= n; i++) {
     if (i < n && p.charCodeAt(i) !== 47) continue;
@@ -94,6 +94,8 @@ export function relBase(r: string): string {
 export type LookupResult = string | null;
 /** Lstat+readlink of an inside path (clean, absolute). Throws for errors other than "absent". */
 export type Lookup = (inside: string) => LookupResult | Promise<LookupResult>;
+/** A lookup that may not know (undefined) rather than look. */
+export type KnownLookup = (inside: string) => LookupResult | undefined;
 
 export const MAX_SYMLINKS = 255;
 
@@ -106,12 +108,16 @@ export class TooManyLinksError extends Error {}
  * walks no link. Synchronous while the lookup answers synchronously (the
  * applier's model usually can); a Promise from the first lookup that does not.
  */
-export function rootPath(path: string, lookup: Lookup): string | Promise<string> {
+export function rootPath(path: string, lookup: Lookup): string | Promise<string>;
+/** With a KnownLookup: undefined at the first lookup that does not know (the steps only read: nothing to undo). */
+export function rootPath(path: string, lookup: KnownLookup): string | undefined;
+export function rootPath(path: string, lookup: Lookup | KnownLookup): string | Promise<string> | undefined {
   const steps = rootPathSteps(path);
   for (let r = steps.next(); ; ) {
     if (r.done) return r.value;
     const t = lookup(r.value);
-    if (typeof t === 'object' && t !== null) return rootPathAsync(steps, t, lookup);
+    if (t === undefined) return undefined;
+    if (typeof t === 'object' && t !== null) return rootPathAsync(steps, t, lookup as Lookup);
     r = steps.next(t);
   }
 }
