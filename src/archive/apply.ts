@@ -764,8 +764,9 @@ class Applier {
    * symlink whose parent resolves in the model to a directory of this
    * layer, where nothing needs a look at the disk. onHeader (async: a
    * promise and a microtask per await, for every entry) does the same for
-   * these and handles everything else. Answers false, having changed
-   * nothing, when the entry needs onHeader.
+   * these and handles everything else. Answers false when the entry needs
+   * onHeader, having done nothing onHeader would not do the same way (a
+   * directory resolution cached, the nodes it looked at marked used).
    */
   private onHeaderFast(h: TarHeader): boolean {
     const t = h.type;

@@ -87,15 +87,19 @@ export interface Executor {
 /**
  * Threads writing regular files in the native executor by default: only with
  * cores to spare (the planner and the decompressor keep two busy), else 1.
+ * Asked per call, not at module load (which may be a snapshot's build).
  */
-export const DEFAULT_THREADS = availableParallelism() >= 4 ? Math.min(4, availableParallelism() - 2) : 1;
+export function defaultThreads(): number {
+  const cores = availableParallelism();
+  return cores >= 4 ? Math.min(4, cores - 2) : 1;
+}
 
 /**
  * root: a path (string, UTF-8) or its bytes. threads (native only): regular
  * files are written on that many threads, everything else stays in order
  * (1 = strictly sequential).
  */
-export function openExecutor(root: string | Buffer, kind?: 'native' | 'js', threads = DEFAULT_THREADS): Executor {
+export function openExecutor(root: string | Buffer, kind?: 'native' | 'js', threads = defaultThreads()): Executor {
   const want = kind ?? (native ? 'native' : 'js');
   const rootBytes = typeof root === 'string' ? Buffer.from(root) : root;
   if (want === 'native') {

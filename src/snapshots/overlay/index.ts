@@ -61,8 +61,19 @@ export class OverlaySnapshotter extends LocalSnapshotter {
    */
   static async open(root: string, opts: OverlayOptions = {}): Promise<OverlaySnapshotter> {
     root = resolve(root); // mounts carry absolute paths
+    // the probe (file system calls on the thread pool, a mount) runs while the database opens
+    await mkdir(root, { recursive: true, mode: 0o700 });
+    const probing = opts.skipCheck ? Promise.resolve(true) : overlayWorks(root);
+    probing.catch(() => undefined); // a failing open wins; the rejection is not lost
     const ms = await LocalSnapshotter.openStore(root);
-    if (!opts.skipCheck && !(await overlayWorks(root))) {
+    let works: boolean;
+    try {
+      works = await probing;
+    } catch (err) {
+      await ms.close();
+      throw err;
+    }
+    if (!works) {
       await ms.close();
       throw failedPrecondition(`overlayfs is not supported on ${root}`);
     }
