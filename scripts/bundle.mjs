@@ -25,34 +25,33 @@ import { chmodSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
-const external = ['better-sqlite3', 'zstd-napi', '@grpc/grpc-js', '@grpc/proto-loader', 'undici'];
-rmSync(`${repo}build/bin`, { recursive: true, force: true }); // chunk names change with their content
-await build({
+const entry = 'build/src/cmd/dist/main.js';
+const common = {
   absWorkingDir: repo,
-  entryPoints: { dist: 'build/src/cmd/dist/main.js' },
-  outdir: 'build/bin',
   bundle: true,
-  splitting: true,
-  format: 'esm',
   platform: 'node',
   target: 'node20',
-  external,
+  external: ['better-sqlite3', 'zstd-napi', '@grpc/grpc-js', '@grpc/proto-loader', 'undici'],
+  logLevel: 'warning',
+};
+rmSync(`${repo}build/bin`, { recursive: true, force: true }); // chunk names change with their content
+await build({
+  ...common,
+  entryPoints: { dist: entry },
+  outdir: 'build/bin',
+  splitting: true,
+  format: 'esm',
   // CommonJS dependencies bundled in (commander, …) call require() for Node built-ins
   banner: { js: "import { createRequire as __distRequire } from 'node:module'; const require = __distRequire(import.meta.url);" },
   sourcemap: 'linked',
-  logLevel: 'warning',
 });
 chmodSync(`${repo}build/bin/dist.js`, 0o755);
 
 await build({
-  absWorkingDir: repo,
-  entryPoints: ['build/src/cmd/dist/main.js'],
+  ...common,
+  entryPoints: [entry],
   outfile: 'build/bin/dist-snapshot.cjs',
-  bundle: true,
   format: 'cjs',
-  platform: 'node',
-  target: 'node20',
-  external,
   define: { 'import.meta.url': '__distMetaUrl' },
   banner: {
     js: [
@@ -62,7 +61,6 @@ await build({
       'require = (id) => (__distBuiltin("node:module").isBuiltin(id) ? __distBuiltin(id) : __distBuiltin("node:module").createRequire(__filename)(id));',
     ].join('\n'),
   },
-  logLevel: 'warning',
 });
 const blob = `${repo}build/bin/dist-${process.version}.blob`;
 try {

@@ -62,7 +62,7 @@ import {
   unknown,
 } from '../errdefs/index.js';
 import { parse as parseDigest } from '../digest/index.js';
-import { lgetxattr, mkdev, native, S_IFBLK, S_IFCHR, S_IFIFO } from '../internal/sys.js';
+import { lgetxattr, mkdev, S_IFBLK, S_IFCHR, S_IFIFO } from '../internal/sys.js';
 import { decompress, PREDIGEST, type Compression, type GzipBackend, type LayerSource, type Predigest, type ZstdBackend } from './compression.js';
 import { openExecutor, type Executor, type Op, OpType, type Timespecs, UTIME_OMIT } from './ops.js';
 import { B, clean, join, rel, relBase, relDir, rootPath, split, text, type LookupResult } from './paths.js';
@@ -1037,11 +1037,11 @@ class Applier {
     const hash = createHash(algorithm);
     // bytes the decompressor digests as it reads them are not hashed twice
     const pre = (stream as Readable & { [PREDIGEST]?: Predigest })[PREDIGEST];
-    const input = { hashing: undefined as boolean | undefined, size: 0 };
     const tr = new TarReader();
+    let input: ConsumeResult;
     try {
       await this.init();
-      await this.consume(stream, tr, hash, pre, algorithm, input);
+      input = await this.consume(stream, tr, hash, pre, algorithm);
       if (signal?.aborted) throw canceled('apply: operation canceled', signal.reason);
       tr.end();
       await this.finishDeferred();
@@ -1074,18 +1074,20 @@ class Applier {
    * optimized code for it never reaches code that has not run yet (which
    * would discard it while another layer still applies).
    */
-  private async consume(stream: Readable, tr: TarReader, hash: Hash, pre: Predigest | undefined, algorithm: string, input: { hashing: boolean | undefined; size: number }): Promise<void> {
+  private async consume(stream: Readable, tr: TarReader, hash: Hash, pre: Predigest | undefined, algorithm: string): Promise<ConsumeResult> {
     const signal = this.opts.signal;
+    let hashing: boolean | undefined;
+    let size = 0;
     for await (const c of stream) {
       if (signal?.aborted) throw canceled('apply: operation canceled', signal.reason);
       if (this.failure) throw this.failure;
       const chunk: Buffer = typeof c === 'string' ? Buffer.from(c) : c;
-      if (input.hashing === undefined) {
-        input.hashing = !(pre?.active && pre.algorithm === algorithm);
+      if (hashing === undefined) {
+        hashing = !(pre?.active && pre.algorithm === algorithm);
         if (pre?.active) this.recycle = pre.recycle;
       }
-      if (input.hashing) hash.update(chunk);
-      input.size += chunk.length;
+      if (hashing) hash.update(chunk);
+      size += chunk.length;
       if (tr.done) continue; // drain what follows the end-of-archive marker
       tr.push(chunk);
       for (let ev = tr.next(); ev !== null; ev = tr.next()) {
@@ -1103,7 +1105,14 @@ class Applier {
       // keep the executor busy while waiting for input
       if (this.queued.length === 0) this.submitNow();
     }
+    return { hashing, size };
   }
+}
+
+/** What consume() read: whether it hashed the bytes itself (undefined: no input), and how many. */
+interface ConsumeResult {
+  hashing: boolean | undefined;
+  size: number;
 }
 
 /**

@@ -6,12 +6,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { fromBytes } from '../../src/digest/index.js';
 import type { Remote } from '../../src/services/remote.js';
 import { uniqueNS, type Daemon } from './env.js';
+import { DIST_BIN } from '../util/cli.js';
 
-const DIST = fileURLToPath(new URL('../../../bin/dist', import.meta.url));
 
 interface Run { code: number; stdout: string; stderr: string }
 
@@ -37,7 +36,7 @@ export function cliChecks(name: string, get: () => Promise<{ daemon: Daemon; svc
     const { daemon } = await get();
     const a = daemon.address;
     return {
-      dist: (args: string[], input?: string | Buffer) => run(DIST, ['--address', a, ...args], input),
+      dist: (args: string[], input?: string | Buffer) => run(DIST_BIN, ['--address', a, ...args], input),
       ctr: (args: string[], input?: string | Buffer) => run('ctr', ['--address', a, ...args], input),
     };
   };
@@ -160,7 +159,7 @@ export function cliChecks(name: string, get: () => Promise<{ daemon: Daemon; svc
   });
 
   test(`${name}: dist CLI: a missing socket fails at once with Unavailable`, () => {
-    const r = run(DIST, ['--address', '/nonexistent/dist.sock', 'namespaces', 'ls']);
+    const r = run(DIST_BIN, ['--address', '/nonexistent/dist.sock', 'namespaces', 'ls']);
     assert.equal(r.code, 6);
     assert.match(r.stderr, /^dist: .*no such file or directory: unavailable/);
   });

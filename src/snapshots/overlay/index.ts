@@ -66,17 +66,13 @@ export class OverlaySnapshotter extends LocalSnapshotter {
     const probing = opts.skipCheck ? Promise.resolve(true) : overlayWorks(root);
     probing.catch(() => undefined); // a failing open wins; the rejection is not lost
     const ms = await LocalSnapshotter.openStore(root);
-    let works: boolean;
+    let works = false;
     try {
       works = await probing;
-    } catch (err) {
-      await ms.close();
-      throw err;
+    } finally {
+      if (!works) await ms.close();
     }
-    if (!works) {
-      await ms.close();
-      throw failedPrecondition(`overlayfs is not supported on ${root}`);
-    }
+    if (!works) throw failedPrecondition(`overlayfs is not supported on ${root}`);
     return new OverlaySnapshotter(root, ms, opts);
   }
 
