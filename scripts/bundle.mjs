@@ -31,7 +31,7 @@ const common = {
   bundle: true,
   platform: 'node',
   target: 'node20',
-  external: ['better-sqlite3', 'zstd-napi', '@grpc/grpc-js', '@grpc/proto-loader', 'undici'],
+  external: ['zstd-napi', '@grpc/grpc-js', '@grpc/proto-loader', 'undici'],
   logLevel: 'warning',
 };
 rmSync(`${repo}build/bin`, { recursive: true, force: true }); // chunk names change with their content
