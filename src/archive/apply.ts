@@ -1025,7 +1025,8 @@ class Applier {
   private async finishDirs(): Promise<void> {
     for (const d of this.dirs) {
       this.name = d.name;
-      const r = rel(await rootPath(d.name, this.lookup));
+      const known = rootPath(d.name, this.lookupKnown); // no promise when the model knows every step
+      const r = rel(known ?? (await rootPath(d.name, this.lookup)));
       const n = this.nodeOf(r);
       this.push({ t: OpType.Times, p: r, ts: d.ts, q: this.merged && !!n && !n.upper });
       if (this.batchFull) await this.submit();

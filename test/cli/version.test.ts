@@ -1,20 +1,22 @@
 /**
  * `dist version`, and the CLI started from its V8 startup snapshot
- * (build/bin/dist-<node>.blob) against the plain bundle: the same answers,
+ * (build/bin/dist.blob) against the plain bundle: the same answers,
  * process state (the native addon, environment) made at run time, not frozen
  * when the snapshot was built.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { chmod, copyFile, mkdir, symlink } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { dist, distOK } from '../util/cli.js';
+import { DIST_BIN, dist, distOK } from '../util/cli.js';
 import { startTestDaemon, type TestDaemon } from '../distd/util.js';
 import { tempDir } from '../util/tmp.js';
 
 const repo = fileURLToPath(new URL('../../../', import.meta.url));
 const pkgVersion = (JSON.parse(readFileSync(`${repo}package.json`, 'utf8')) as { version: string }).version;
-const blob = `${repo}build/bin/dist-${process.version}.blob`;
+const blob = `${repo}build/bin/dist.blob`;
 const addonBuilt = existsSync(`${repo}native/build/Release/dist_native.node`);
 
 interface Out {
@@ -44,6 +46,33 @@ test('bin/dist starts from the snapshot; DIST_NO_SNAPSHOT and NODE_OPTIONS run t
     assert.equal(o.client.revision, snap.client.revision);
   }
 });
+
+test('the snapshot is used only with the node binary that built it; a linked or relative launcher finds it', async () => {
+  const t = await tempDir('dist-launcher-');
+  try {
+    // another `node` first on PATH (a copy: same version, another file): the plain bundle
+    await mkdir(`${t.dir}/path`);
+    await copyFile(realpathSync(process.execPath), `${t.dir}/path/node`);
+    await chmod(`${t.dir}/path/node`, 0o755);
+    const other = await version({ PATH: `${t.dir}/path:${process.env.PATH ?? ''}` });
+    assert.equal(other.client.startupSnapshot, false);
+    assert.equal(other.client.version, pkgVersion);
+    // through a symlink to bin/dist, and as a path relative to the working directory
+    await symlink(DIST_BIN, `${t.dir}/dist`);
+    const linked = JSON.parse((await run(`${t.dir}/dist`, ['version', '--json'], t.dir)).stdout) as Out;
+    assert.equal(linked.client.startupSnapshot, true);
+    const relative = JSON.parse((await run('./bin/dist', ['version', '--json'], repo)).stdout) as Out;
+    assert.equal(relative.client.startupSnapshot, true);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+function run(cmd: string, args: string[], cwd: string): Promise<{ stdout: string }> {
+  return new Promise((resolve, reject) => {
+    execFile(cmd, args, { cwd, env: { ...process.env, DIST_NO_SNAPSHOT: '', NODE_OPTIONS: '' } }, (err, stdout, stderr) => (err ? reject(new Error(`${cmd}: ${String(err)} ${stderr}`)) : resolve({ stdout })));
+  });
+}
 
 test('the native addon is loaded when the snapshot starts, under the environment of the run', async () => {
   const on = await version();
