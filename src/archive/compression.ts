@@ -146,6 +146,13 @@ const PIPE_CHUNK = 1 << 20;
  * consumer need not hash the bytes again.
  */
 export const PREDIGEST = Symbol('dist.predigest');
+
+/**
+ * On a layer stream handed to decompress: its producer takes a chunk's memory
+ * back (to refill it) once the decompressor's input pipe took that chunk.
+ * The producer decides which chunks are its own to reuse.
+ */
+export const RECYCLE = Symbol('dist.recycle');
 export interface Predigest {
   algorithm: string;
   active?: boolean;
@@ -160,7 +167,58 @@ export interface Predigest {
 /** Output chunks read ahead of the consumer per decompressor. */
 const READ_AHEAD = 3;
 /** Free output chunks kept for reuse per decompressor. */
-const POOL_MAX = 4;
+const POOL_MAX = 16;
+
+/**
+ * Writes input into a child's stdin, then ends it; `written` gets each chunk
+ * once the pipe took it (its memory is free again). Rejects with the first
+ * error of the input or of stdin. Returns as soon as stdin closes (the child
+ * exited or was killed), without waiting for the input's next chunk.
+ */
+async function feedChild(stdin: Writable, input: AsyncIterable<Buffer>, written?: (chunk: Buffer) => void): Promise<void> {
+  const it = input[Symbol.asyncIterator]();
+  let failed: Error | undefined;
+  let closed = false;
+  let wake: () => void = () => undefined;
+  let onGone: (v: undefined) => void = () => undefined;
+  const gone = new Promise<undefined>((resolve) => (onGone = resolve));
+  const onError = (err: Error) => {
+    failed ??= err;
+    onGone(undefined);
+    wake();
+  };
+  const onClose = () => {
+    closed = true;
+    onGone(undefined);
+    wake();
+  };
+  const onDrain = () => wake();
+  stdin.on('error', onError).on('close', onClose).on('drain', onDrain);
+  try {
+    for (;;) {
+      const next = it.next();
+      next.catch(() => undefined); // settles unobserved when stdin went first
+      const r = await Promise.race([next, gone]);
+      if (!r || failed || closed) {
+        it.return?.().catch(() => undefined); // no waiting for a stalled input
+        break;
+      }
+      if (r.done) {
+        stdin.end();
+        break;
+      }
+      const chunk = r.value;
+      if (stdin.write(chunk, written && ((err) => err || written(chunk)))) continue;
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        if (failed || closed) resolve();
+      });
+    }
+  } finally {
+    stdin.off('error', onError).off('close', onClose).off('drain', onDrain);
+  }
+  if (failed) throw failed;
+}
 
 /** Waits for the queued reads and drops them (their outcome no longer matters). */
 async function settle(queued: Array<{ n: Promise<number> }>): Promise<void> {
@@ -168,11 +226,12 @@ async function settle(queued: Array<{ n: Promise<number> }>): Promise<void> {
 }
 
 /**
- * Streams input through `tool args…` (stdin → stdout). Errors: spawn failure,
+ * Streams input through `tool args…` (stdin → stdout); `written` gets each
+ * input chunk once the pipe took it. Errors: spawn failure,
  * input errors, non-zero exit (with stderr) — thrown from the iterator after
  * the output drained. Abort or early return kills the child.
  */
-async function* childFilter(tool: string, args: string[], input: AsyncIterable<Buffer> | number, signal?: AbortSignal, pre?: Predigest): AsyncGenerator<Buffer> {
+async function* childFilter(tool: string, args: string[], input: AsyncIterable<Buffer> | number, signal?: AbortSignal, pre?: Predigest, written?: (chunk: Buffer) => void): AsyncGenerator<Buffer> {
   if (signal?.aborted) throw canceled(`${tool}: operation canceled`, signal.reason);
   // With the addon, stdout is a pipe of ours read in 1 MiB chunks (and
   // digested) on the reader's own thread; else Node's 64 KiB stream reads.
@@ -217,7 +276,7 @@ async function* childFilter(tool: string, args: string[], input: AsyncIterable<B
   const feed =
     typeof input === 'number'
       ? Promise.resolve()
-      : pipeline(Readable.from(input, { objectMode: false }), child.stdin.on('error', () => {})).catch((err) => {
+      : feedChild(child.stdin.on('error', () => {}), input, written).catch((err) => {
           if ((err as NodeJS.ErrnoException)?.code !== 'EPIPE') {
             feedError = err;
             kill();
@@ -338,14 +397,14 @@ export interface DecompressOpts {
   digest?: string;
 }
 
-function gunzip(backend: GzipBackend, input: AsyncIterable<Buffer> | number, signal?: AbortSignal, pre?: Predigest): AsyncGenerator<Buffer> {
+function gunzip(backend: GzipBackend, input: AsyncIterable<Buffer> | number, signal?: AbortSignal, pre?: Predigest, written?: (chunk: Buffer) => void): AsyncGenerator<Buffer> {
   switch (backend) {
     case 'igzip':
     case 'unpigz':
     case 'pigz': {
       const tool = findTool(backend);
       if (!tool) throw notImplemented(`gzip backend ${backend} is not installed`);
-      return childFilter(tool, ['-d', '-c'], input, signal, pre);
+      return childFilter(tool, ['-d', '-c'], input, signal, pre, written);
     }
     case 'zlib':
       return transformFilter(createGunzip({ chunkSize: 128 << 10 }) as never, fdStream(input), 'gzip', signal);
@@ -363,12 +422,12 @@ function zstdNapi(): typeof import('zstd-napi') {
   return createRequire(import.meta.url)('zstd-napi') as typeof import('zstd-napi');
 }
 
-async function unzstd(backend: ZstdBackend, input: AsyncIterable<Buffer> | number, signal?: AbortSignal, pre?: Predigest): Promise<AsyncGenerator<Buffer>> {
+async function unzstd(backend: ZstdBackend, input: AsyncIterable<Buffer> | number, signal?: AbortSignal, pre?: Predigest, written?: (chunk: Buffer) => void): Promise<AsyncGenerator<Buffer>> {
   switch (backend) {
     case 'zstd': {
       const tool = findTool('zstd');
       if (!tool) throw notImplemented('zstd is not installed');
-      return childFilter(tool, ['-d', '-c', '-q'], input, signal, pre);
+      return childFilter(tool, ['-d', '-c', '-q'], input, signal, pre, written);
     }
     case 'napi': {
       const { DecompressStream } = zstdNapi();
@@ -397,6 +456,7 @@ export function decompress(input: LayerSource, opts: DecompressOpts = {}): Reada
   const stop = new AbortController();
   const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
   const pre: Predigest | undefined = opts.digest ? { algorithm: opts.digest } : undefined;
+  const recycle = input instanceof Readable ? (input as Readable & { [RECYCLE]?: (chunk: Buffer) => void })[RECYCLE] : undefined;
   async function* run(): AsyncGenerator<Buffer> {
     if (signal?.aborted) throw canceled('decompress: operation canceled', signal.reason);
     if (opts.mediaType) compressionOfMediaType(opts.mediaType); // throws for unknown compressions
@@ -426,12 +486,12 @@ export function decompress(input: LayerSource, opts: DecompressOpts = {}): Reada
     if (c === 'gzip') {
       const backend = opts.gzip ?? gzipBackend();
       opts.onDetect?.(c, backend);
-      yield* gunzip(backend, all, signal, pre);
+      yield* gunzip(backend, all, signal, pre, recycle);
       return;
     }
     const backend = opts.zstd ?? zstdBackend();
     opts.onDetect?.(c, backend);
-    yield* await unzstd(backend, all, signal, pre);
+    yield* await unzstd(backend, all, signal, pre, recycle);
   }
   const out = Readable.from(run(), { objectMode: false, highWaterMark: 1 << 20 });
   if (pre) (out as Readable & { [PREDIGEST]?: Predigest })[PREDIGEST] = pre;

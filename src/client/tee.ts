@@ -8,8 +8,14 @@
  * errors — the unpacker then applies the committed blob instead.
  * The copy never decides anything: the snapshot is committed only once the
  * blob itself committed (digest verified) and the diffID matched.
+ *
+ * The download fills buffers the tee lends (TeeWriter.chunkBuffer); the
+ * claimed stream carries RECYCLE, through which the decompressor hands each
+ * back once its input pipe took it, so a layer's bytes cycle through a few
+ * buffers instead of taking fresh memory per chunk until the GC runs.
  */
 import { PassThrough, type Readable } from 'node:stream';
+import { RECYCLE } from '../archive/compression.js';
 import type { CommitOpts, Info, Ingester, Manager, Status, Writer, WriterOpts } from '../content/types.js';
 import { unavailable } from '../errdefs/index.js';
 import { isLayer } from '../images/mediatypes.js';
@@ -20,7 +26,30 @@ export const MAX_UNCLAIMED = 4 << 20;
 /** How long a download waits for the unpacker to claim or release its copy. */
 export const DECIDE_MS = 5000;
 
+/** Buffers lent for chunks, taken back for reuse: only ones it lent, at most SPARE_MAX kept. */
+class ChunkPool {
+  private readonly lent = new WeakSet<ArrayBufferLike>();
+  private readonly spare: ArrayBufferLike[] = [];
+
+  get(size: number): Buffer {
+    const i = this.spare.findIndex((ab) => ab.byteLength === size);
+    if (i >= 0) return Buffer.from(this.spare.splice(i, 1)[0]! as ArrayBuffer);
+    const b = Buffer.allocUnsafeSlow(size); // its own memory, never a slice of Node's shared pool
+    this.lent.add(b.buffer);
+    return b;
+  }
+
+  put(chunk: Buffer): void {
+    const ab = chunk.buffer;
+    if (this.lent.has(ab) && this.spare.length < SPARE_MAX && !this.spare.includes(ab)) this.spare.push(ab);
+  }
+}
+
+/** Spare chunk buffers a tee keeps (1 MiB each for a download's writes). */
+const SPARE_MAX = 8;
+
 class Tee {
+  readonly pool = new ChunkPool();
   private chunks: Buffer[] = [];
   private buffered = 0;
   private sink?: PassThrough;
@@ -35,14 +64,19 @@ class Tee {
     return this.sink !== undefined;
   }
 
+  /** chunk: written to the store already; the copy's only other holder. */
   async push(chunk: Uint8Array): Promise<void> {
-    if (this.dead) return;
     const b = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    if (this.dead) {
+      this.pool.put(b);
+      return;
+    }
     if (this.sink) {
       if (!this.sink.write(b)) await drained(this.sink);
       return;
     }
     this.chunks.push(Buffer.from(b)); // the writer may reuse its buffer
+    this.pool.put(b);
     this.buffered += b.length;
     if (this.buffered > MAX_UNCLAIMED) {
       // Hold the download until the unpacker claims or releases the copy
@@ -61,6 +95,7 @@ class Tee {
   claim(): Readable | undefined {
     if (this.dead || this.sink) return undefined;
     this.sink = new PassThrough({ highWaterMark: 1 << 20 });
+    (this.sink as PassThrough & { [RECYCLE]?: (chunk: Buffer) => void })[RECYCLE] = (chunk) => this.pool.put(chunk);
     for (const c of this.chunks) this.sink.write(c);
     this.chunks = [];
     if (this.ended) this.sink.end();
@@ -131,6 +166,10 @@ class TeeWriter implements Writer {
   private offset = 0;
   /** A claimed copy hands the chunk itself to the unpacker's stream. */
   readonly retainsChunks = true;
+
+  chunkBuffer(size: number): Buffer {
+    return this.tee.pool.get(size);
+  }
 
   constructor(private readonly w: Writer, private readonly tee: Tee) {}
 

@@ -88,6 +88,12 @@ export interface Writer {
   write(chunk: Uint8Array, signal?: AbortSignal): Promise<void>;
   /** True when written chunks are still referenced after write() settles (the caller must not reuse them). */
   readonly retainsChunks?: boolean;
+  /**
+   * With retainsChunks: a buffer of size bytes to fill with the next chunk to
+   * write, memory the writer's consumers handed back when done with it (or
+   * new). Saves a writer that retains chunks fresh memory for each.
+   */
+  chunkBuffer?(size: number): Buffer;
   /** Digest of everything written so far. */
   digest(): string;
   status(): Promise<Status>;

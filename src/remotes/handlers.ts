@@ -264,10 +264,11 @@ async function transfer(ctx: Ctx, fetcher: Fetcher, desc: Descriptor, w: Writer,
   // Network chunks (often 16-64 KiB) are gathered into writes of up to 1 MiB
   // (fewer write calls into the store); what arrived is written before a
   // break or a cancel, so a resume starts right after it. One buffer, refilled
-  // once each write settled, unless the writer keeps what it is given (a
-  // fresh one per write then: spent ones wait for the GC, which costs RSS).
+  // once each write settled, unless the writer keeps what it is given (then
+  // one per write, from the writer's chunkBuffer when it recycles them).
   const reuse = !w.retainsChunks;
-  let gather = Buffer.allocUnsafe(TRANSFER_WRITE);
+  const fresh = () => w.chunkBuffer?.(TRANSFER_WRITE) ?? Buffer.allocUnsafe(TRANSFER_WRITE);
+  let gather = fresh();
   let gathered = 0;
   // Writes ignore the signal: what arrived is kept for a resume, even when canceled.
   const put = async (data: Uint8Array) => {
@@ -278,7 +279,7 @@ async function transfer(ctx: Ctx, fetcher: Fetcher, desc: Descriptor, w: Writer,
   const flush = async () => {
     if (gathered === 0) return;
     const data = gather.subarray(0, gathered);
-    if (!reuse) gather = Buffer.allocUnsafe(TRANSFER_WRITE);
+    if (!reuse) gather = fresh();
     gathered = 0;
     await put(data);
   };
