@@ -166,7 +166,12 @@ export interface Predigest {
 
 /** Output chunks read ahead of the consumer per decompressor. */
 const READ_AHEAD = 3;
-/** Free output chunks kept for reuse per decompressor. */
+/**
+ * Free output chunks kept for reuse, shared by the decompressors of a
+ * process (a pull's layers apply side by side, and one's chunks serve the
+ * next): at most POOL_MAX of PIPE_CHUNK bytes.
+ */
+const spareChunks: ArrayBufferLike[] = [];
 const POOL_MAX = 16;
 
 /**
@@ -244,12 +249,11 @@ async function* childFilter(tool: string, args: string[], input: AsyncIterable<B
     if (fds) closeSync(fds[1]);
   }
   const reader = fds ? new native!.PipeReader(fds[0], pre?.algorithm) : undefined;
-  const free: ArrayBufferLike[] = [];
   const queued: Array<{ buf: Buffer; n: Promise<number> }> = [];
   if (reader && pre) {
     pre.active = true;
     pre.recycle = (ab) => {
-      if (ab.byteLength === PIPE_CHUNK && free.length < POOL_MAX) free.push(ab);
+      if (ab.byteLength === PIPE_CHUNK && spareChunks.length < POOL_MAX && !spareChunks.includes(ab)) spareChunks.push(ab);
     };
   }
   let stderr = '';
@@ -287,7 +291,7 @@ async function* childFilter(tool: string, args: string[], input: AsyncIterable<B
       // reads queued ahead: the tool never waits for the consumer's pace
       // until READ_AHEAD chunks are ready
       const issue = (): void => {
-        const ab = free.pop();
+        const ab = spareChunks.pop();
         const buf = ab ? Buffer.from(ab as ArrayBuffer) : Buffer.allocUnsafeSlow(PIPE_CHUNK);
         queued.push({ buf, n: reader.read(buf) });
       };
