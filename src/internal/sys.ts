@@ -39,6 +39,8 @@ export interface NativeAddon {
   umount2(target: PathArg, flags: number): Promise<void>;
   /** CLOCK_REALTIME in ns (absent from an addon built before it existed). */
   realtimeNs?(): bigint;
+  /** Starts writing fd's dirty pages in [offset, offset+length) out, not waiting for the I/O (sync_file_range WRITE, on the pool; fd stays open until it settles; never rejects; absent from older builds). */
+  startWriteback?(fd: number, offset: number, length: number): Promise<void>;
   /** root: path of the directory ops are relative to; ops' paths are byte strings (see native/src/apply.cc). */
   ApplySession: new (root: PathArg, threads?: number) => NativeApplySession;
   /** A pipe: [readFd, writeFd], both close-on-exec, grown to 1 MiB when allowed. */

