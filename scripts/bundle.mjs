@@ -17,9 +17,10 @@
 // (inode, size, mtime, ctime: `stat -L -c '%i %s %Y %Z'`) goes to
 // build/bin/dist.blob.node for bin/dist to compare with the `node` it would
 // run (a stat costs it ~1.5 ms where `node --version` cost ~7), and V8 flags
-// equal to the build's (bin/dist does not use it when NODE_OPTIONS is set). Inside the snapshot, `require` knows only
-// Node's built-in modules: the banner routes other ids (packages kept
-// external) to a require made for the bundle's path, at run time.
+// equal to the build's (bin/dist does not use it when NODE_OPTIONS is set).
+// Inside the snapshot, `require` knows only Node's built-in modules: the
+// banner routes other ids (packages kept external) to a require made for the
+// bundle's path, at run time.
 // src/internal/snapshot.ts has the module-side rules.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';

@@ -24,6 +24,7 @@ import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
 import { canceled, invalidArgument, notImplemented, unknown } from '../errdefs/index.js';
+import { ChunkPool } from '../internal/chunkpool.js';
 import { native } from '../internal/sys.js';
 
 export type Compression = 'none' | 'gzip' | 'zstd';
@@ -169,10 +170,9 @@ const READ_AHEAD = 3;
 /**
  * Free output chunks kept for reuse, shared by the decompressors of a
  * process (a pull's layers apply side by side, and one's chunks serve the
- * next): at most POOL_MAX of PIPE_CHUNK bytes.
+ * next): at most 16 of PIPE_CHUNK bytes.
  */
-const spareChunks: ArrayBufferLike[] = [];
-const POOL_MAX = 16;
+const outputChunks = new ChunkPool(16);
 
 /**
  * Writes input into a child's stdin, then ends it; `written` gets each chunk
@@ -253,7 +253,7 @@ async function* childFilter(tool: string, args: string[], input: AsyncIterable<B
   if (reader && pre) {
     pre.active = true;
     pre.recycle = (ab) => {
-      if (ab.byteLength === PIPE_CHUNK && spareChunks.length < POOL_MAX && !spareChunks.includes(ab)) spareChunks.push(ab);
+      outputChunks.put(ab);
     };
   }
   let stderr = '';
@@ -291,8 +291,7 @@ async function* childFilter(tool: string, args: string[], input: AsyncIterable<B
       // reads queued ahead: the tool never waits for the consumer's pace
       // until READ_AHEAD chunks are ready
       const issue = (): void => {
-        const ab = spareChunks.pop();
-        const buf = ab ? Buffer.from(ab as ArrayBuffer) : Buffer.allocUnsafeSlow(PIPE_CHUNK);
+        const buf = outputChunks.get(PIPE_CHUNK);
         queued.push({ buf, n: reader.read(buf) });
       };
       for (let i = 0; i < READ_AHEAD; i++) issue();

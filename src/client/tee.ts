@@ -18,6 +18,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import { RECYCLE } from '../archive/compression.js';
 import type { CommitOpts, Info, Ingester, Manager, Status, Writer, WriterOpts } from '../content/types.js';
 import { unavailable } from '../errdefs/index.js';
+import { ChunkPool } from '../internal/chunkpool.js';
 import { isLayer } from '../images/mediatypes.js';
 import type { Ctx } from '../internal/context.js';
 
@@ -26,30 +27,11 @@ export const MAX_UNCLAIMED = 4 << 20;
 /** How long a download waits for the unpacker to claim or release its copy. */
 export const DECIDE_MS = 5000;
 
-/** Buffers lent for chunks, taken back for reuse: only ones it lent, at most SPARE_MAX kept. */
-class ChunkPool {
-  private readonly lent = new WeakSet<ArrayBufferLike>();
-  private readonly spare: ArrayBufferLike[] = [];
-
-  get(size: number): Buffer {
-    const i = this.spare.findIndex((ab) => ab.byteLength === size);
-    if (i >= 0) return Buffer.from(this.spare.splice(i, 1)[0]! as ArrayBuffer);
-    const b = Buffer.allocUnsafeSlow(size); // its own memory, never a slice of Node's shared pool
-    this.lent.add(b.buffer);
-    return b;
-  }
-
-  put(chunk: Buffer): void {
-    const ab = chunk.buffer;
-    if (this.lent.has(ab) && this.spare.length < SPARE_MAX && !this.spare.includes(ab)) this.spare.push(ab);
-  }
-}
-
 /** Spare chunk buffers a tee keeps (1 MiB each for a download's writes). */
 const SPARE_MAX = 8;
 
 class Tee {
-  readonly pool = new ChunkPool();
+  readonly pool = new ChunkPool(SPARE_MAX);
   private chunks: Buffer[] = [];
   private buffered = 0;
   private sink?: PassThrough;
@@ -68,7 +50,7 @@ class Tee {
   async push(chunk: Uint8Array): Promise<void> {
     const b = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     if (this.dead) {
-      this.pool.put(b);
+      this.pool.put(b.buffer);
       return;
     }
     if (this.sink) {
@@ -76,7 +58,7 @@ class Tee {
       return;
     }
     this.chunks.push(Buffer.from(b)); // the writer may reuse its buffer
-    this.pool.put(b);
+    this.pool.put(b.buffer);
     this.buffered += b.length;
     if (this.buffered > MAX_UNCLAIMED) {
       // Hold the download until the unpacker claims or releases the copy
@@ -95,7 +77,7 @@ class Tee {
   claim(): Readable | undefined {
     if (this.dead || this.sink) return undefined;
     this.sink = new PassThrough({ highWaterMark: 1 << 20 });
-    (this.sink as PassThrough & { [RECYCLE]?: (chunk: Buffer) => void })[RECYCLE] = (chunk) => this.pool.put(chunk);
+    (this.sink as PassThrough & { [RECYCLE]?: (chunk: Buffer) => void })[RECYCLE] = (chunk) => this.pool.put(chunk.buffer);
     for (const c of this.chunks) this.sink.write(c);
     this.chunks = [];
     if (this.ended) this.sink.end();

@@ -1,12 +1,11 @@
 /**
  * snapshot: the CLI can start from a V8 startup snapshot (built by
- * scripts/bundle.mjs as build/bin/dist-<node version>.blob, used by
- * bin/dist): its modules were evaluated when the snapshot was built, in
- * another process. Module state that belongs to the running process (a
- * loaded native addon) is therefore made through onStartup, and the entry
- * point through runMain. The rule for every module the CLI loads at startup:
- * nothing at module scope reads the process (environment, cores, cwd, time);
- * ask when called.
+ * scripts/bundle.mjs as build/bin/dist.blob, used by bin/dist): its modules
+ * were evaluated when the snapshot was built, in another process. Module
+ * state that belongs to the running process (a loaded native addon) is
+ * therefore made through onStartup, and the entry point through runMain.
+ * The rule for every module the CLI loads at startup: nothing at module
+ * scope reads the process (environment, cores, cwd, time); ask when called.
  */
 import { fileURLToPath } from 'node:url';
 import { startupSnapshot } from 'node:v8';

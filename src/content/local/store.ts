@@ -295,7 +295,7 @@ export class LocalWriter implements Writer {
     this.offset += chunk.length;
     this.updatedAt = now();
     if (this.offset - this.writeback >= WRITEBACK_WINDOW && native?.startWriteback && !this.flushing) {
-      // one at a time; the fd stays open until it is done (see settled)
+      // one at a time; commit and close wait for it (the fd must stay open)
       this.flushing = native.startWriteback(this.fh.fd, this.writeback, this.offset - this.writeback).finally(() => (this.flushing = undefined));
       this.writeback = this.offset;
     }
