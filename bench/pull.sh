@@ -14,7 +14,9 @@
 #
 # Prints medians, ratios against the goals (dist pull ≤ 1/3 of ctr images
 # pull; dist unpack ≤ 1.3 × igzip -dc | tar -x) and the peak RSS of dist pull
-# (/usr/bin/time -v "Maximum resident set size").
+# (/usr/bin/time -v "Maximum resident set size"), also by image size
+# (scripts/pull-rss.sh: 16 MiB to 1 GiB generated images; RSS_SIZES,
+# SKIP_RSS_SIZES=1).
 #
 # Needs: the rig up (/work/shared/rig/up.sh), a build (npm run build),
 # hyperfine, jq, /usr/bin/time. Env: RUNS (5), RIG_HOME (/work/shared/rig),
@@ -119,6 +121,13 @@ for sn in overlayfs native; do
   usr=$(awk -F': ' '/User time/{print $2}' "$B/time-$sn.txt"); sys=$(awk -F': ' '/System time/{print $2}' "$B/time-$sn.txt")
   RSS+="dist pull ($sn): peak RSS $((kb / 1024)) MiB ($kb kB); wall $wall, user ${usr}s, sys ${sys}s"$'\n'
 done
+# ---- peak RSS by image size (generated one-layer images, a registry of its own)
+RSS_BY_SIZE=""
+if [[ ${SKIP_RSS_SIZES:-0} != 1 ]]; then
+  log "bench peak RSS by image size"
+  RSS_BY_SIZE=$(SIZES="${RSS_SIZES:-16 256 1024}" RUNS=3 bash "$REPO/scripts/pull-rss.sh" 2>&1) ||
+    { log "pull-rss FAILED"; echo "$RSS_BY_SIZE" >&2; exit 1; }
+fi
 if [[ ${PROFILE:-0} == 1 ]]; then
   mkdir -p "$B/prof"; "$B/fresh.sh" "$ROOT"; io_settle
   node --cpu-prof --cpu-prof-dir "$B/prof" "$REPO/build/bin/dist.js" --root "$ROOT" pull --plain-http --snapshotter overlayfs "$REF" >/dev/null 2>&1
@@ -209,6 +218,13 @@ ratio() { # ratio A B GOAL LABEL
   ratio dist-unpack-overlayfs umoci-unpack "" "dist unpack (overlayfs) / umoci unpack"
   echo
   printf '%s' "$RSS"
+  if [[ -n $RSS_BY_SIZE ]]; then
+    echo
+    echo "Peak RSS of a cold dist pull by image size (scripts/pull-rss.sh: generated one-layer images, goal: under 150 MB and flat):"
+    echo '```'
+    echo "$RSS_BY_SIZE"
+    echo '```'
+  fi
 } | tee "$B/results.md"
 
 [[ ${KEEP_TRASH:-0} == 1 ]] || rm -rf "$TRASH"

@@ -4,20 +4,17 @@
 // dist root through the library, and records it as an image.
 // Usage: node scripts/demo-image.mjs ROOT NAME
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, copyFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { openEmbedded } from '../build/src/services/embedded.js';
-import { writeBlob } from '../build/src/content/helpers.js';
+import { sha, storeImage } from './image-store.mjs';
 
 const [root, name] = process.argv.slice(2);
 if (!root || !name) {
   console.error('usage: demo-image.mjs ROOT NAME');
   process.exit(2);
 }
-const sha = (b) => 'sha256:' + createHash('sha256').update(b).digest('hex');
 const work = mkdtempSync(join(tmpdir(), 'dist-demo-'));
 
 function layer(dir) {
@@ -48,27 +45,9 @@ const config = Buffer.from(JSON.stringify({
   rootfs: { type: 'layers', diff_ids: layers.map((l) => sha(gunzipSync(l.gz))) },
   history: [{ created_by: 'dist demo layer 1' }, { created_by: 'dist demo layer 2' }],
 }));
-const manifest = Buffer.from(JSON.stringify({
-  schemaVersion: 2,
-  mediaType: 'application/vnd.oci.image.manifest.v1+json',
-  config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha(config), size: config.length },
-  layers: layers.map((l) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: sha(l.gz), size: l.gz.length })),
-}));
-
-const svc = await openEmbedded(root);
-const ctx = { namespace: process.env.CONTAINERD_NAMESPACE || 'default' };
-const put = (b) => writeBlob(ctx, svc.content, `demo-${sha(b)}`, [b], { size: b.length, digest: sha(b) });
-for (const l of layers) await put(l.gz);
-await put(config);
-await put(manifest);
-const labels = {
-  'containerd.io/gc.ref.content.config': sha(config),
-  ...Object.fromEntries(layers.map((l, i) => [`containerd.io/gc.ref.content.l.${i}`, sha(l.gz)])),
-};
-await svc.content.update(ctx, { digest: sha(manifest), labels }, Object.keys(labels).map((k) => `labels.${k}`));
-const target = { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: sha(manifest), size: manifest.length };
-await svc.images.delete(ctx, name).catch(() => undefined);
-await svc.images.create(ctx, { name, target });
-await svc.close();
+const target = await storeImage(root, name, {
+  config,
+  layers: layers.map((l) => ({ desc: { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: sha(l.gz), size: l.gz.length }, src: [l.gz] })),
+});
 rmSync(work, { recursive: true, force: true });
 console.log(`${name}: ${target.digest}`);

@@ -6,19 +6,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DIST="bin/dist"
 W=$(mktemp -d /tmp/dist-demo.XXXXXX)
-PORT=$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
-cleanup() { [[ -n "${REG_PID:-}" ]] && kill "$REG_PID" 2>/dev/null; umount -R "$W/mnt" 2>/dev/null || true; rm -rf "$W"; }
+source scripts/registry.sh
+cleanup() { stop_registry; umount -R "$W/mnt" 2>/dev/null || true; rm -rf "$W"; }
 trap cleanup EXIT
 
-cat > "$W/registry.yml" <<YML
-version: 0.1
-log: { level: error }
-storage: { filesystem: { rootdirectory: $W/registry }, delete: { enabled: true } }
-http: { addr: 127.0.0.1:$PORT }
-YML
-docker-registry serve "$W/registry.yml" > "$W/registry.log" 2>&1 &
-REG_PID=$!
-for _ in $(seq 50); do curl -sf "http://127.0.0.1:$PORT/v2/" >/dev/null && break; sleep 0.1; done
+start_registry "$W"
+PORT=$REG_PORT
 echo "== registry (docker-registry $(docker-registry --version 2>/dev/null | awk '{print $3}')) on 127.0.0.1:$PORT"
 
 REF=127.0.0.1:$PORT/demo/hello:v1
