@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { copyInto, readBlob, writeBlob } from '../../src/content/helpers.js';
@@ -33,11 +33,19 @@ interface Child {
 
 const children = new Set<ChildProcess>();
 
-function spawnScript(code: string, env: Record<string, string>): Child {
-  const proc = spawn(process.execPath, ['--input-type=module', '-e', code], {
-    env: { ...process.env, DIST_EMBEDDED: EMBEDDED, DIST_HELPERS: HELPERS, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+/**
+ * Runs a node script as a child. With `unreaped`, the script runs under a
+ * parent that never waits for it (sh starts it in the background, then
+ * becomes `sleep`): killed, it stays a zombie; proc is then that parent.
+ */
+function spawnScript(code: string, env: Record<string, string>, unreaped = false): Child {
+  const fullEnv = { ...process.env, DIST_EMBEDDED: EMBEDDED, DIST_HELPERS: HELPERS, ...env };
+  const proc = unreaped
+    ? spawn('sh', ['-c', '"$NODE" --input-type=module -e "$SCRIPT" & exec sleep 300'], {
+        env: { ...fullEnv, NODE: process.execPath, SCRIPT: code },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      })
+    : spawn(process.execPath, ['--input-type=module', '-e', code], { env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(proc);
   const out: string[] = [];
   const err: string[] = [];
@@ -74,7 +82,7 @@ async function waitLine(c: Child, re: RegExp): Promise<RegExpMatchArray> {
   }
 }
 
-/** SIGKILLs the child and waits until it is reaped (a zombie's pid still looks alive). */
+/** SIGKILLs the child and waits until it is reaped. */
 async function killHard(c: Child): Promise<void> {
   c.proc.kill('SIGKILL');
   const r = await c.exited;
@@ -96,6 +104,7 @@ const svc = await openEmbedded(process.env.ROOT);
 const data = readFileSync(process.env.DATA);
 const ctx = { namespace: process.env.NS };
 const w = await svc.content.writer(ctx, { ref: process.env.REF, desc: { digest: process.env.DIGEST, size: data.length } });
+console.log('pid ' + process.pid);
 const n = Number(process.env.PART);
 for (let i = 0; i < n; i += 65536) await w.write(data.subarray(i, Math.min(n, i + 65536)));
 console.log('ready ' + (await w.status()).offset);
@@ -222,6 +231,52 @@ test('crash: an ingest survives its writer being SIGKILLed; the stale lock is ta
       assert.equal(info.size, f.data.length);
       assert.ok((await readBlob(ctx, svc.content, { digest: f.digest })).equals(f.data));
       assert.deepEqual(await svc.content.listStatuses(ctx), []);
+    } finally {
+      await svc.close();
+    }
+  } finally {
+    await cleanupChildren();
+    await f.cleanup();
+  }
+});
+
+test('crash: a SIGKILLed writer that is still a zombie (its parent has not reaped it) does not hold its lock', async () => {
+  const f = await fixture(1 << 20);
+  try {
+    const part = 200_000;
+    const ns = 'crash';
+    const child = spawnScript(WRITE_PART_AND_HANG, { ROOT: f.root, DATA: f.dataPath, NS: ns, REF: 'zombie-ref', DIGEST: f.digest, PART: String(part) }, true);
+    const pid = Number((await waitLine(child, /^pid (\d+)$/))[1]);
+    await waitLine(child, /^ready (\d+)$/);
+    const svc = await openEmbedded(f.root);
+    try {
+      const ctx = { namespace: ns };
+      await rejectsWith(svc.content.writer(ctx, { ref: 'zombie-ref' }), isUnavailable, 'writer while the other process holds the ref', /locked/);
+      process.kill(pid, 'SIGKILL');
+      const state = () => {
+        try {
+          const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
+          return st.slice(st.lastIndexOf(')') + 2).split(' ')[0];
+        } catch {
+          return undefined;
+        }
+      };
+      const deadline = Date.now() + 10_000;
+      while (state() !== 'Z') {
+        assert.ok(Date.now() < deadline, `pid ${pid} did not become a zombie (state ${state()})`);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      // taken over at once: no Unavailable while the zombie waits for its parent
+      const w = await svc.content.writer(ctx, { ref: 'zombie-ref', desc: { digest: f.digest, size: f.data.length } });
+      try {
+        assert.equal((await w.status()).offset, part);
+        await w.write(f.data.subarray(part));
+        await w.commit(ctx, f.data.length, f.digest);
+      } finally {
+        await w.close();
+      }
+      assert.equal(state(), 'Z', 'still a zombie when the lock was taken over');
+      assert.equal((await svc.content.info(ctx, f.digest)).size, f.data.length);
     } finally {
       await svc.close();
     }

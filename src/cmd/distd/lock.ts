@@ -1,20 +1,12 @@
 /**
  * lock: one daemon per root. The lock file (<root>/distd.lock) holds the
  * owner's pid; it is created with O_EXCL, and a file whose pid is no longer
- * alive (a crashed daemon) is taken over. A live owner makes acquire() fail
+ * alive (a crashed daemon, also while still a zombie) is taken over. A live owner makes acquire() fail
  * with a one-line message naming it.
  */
 import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { failedPrecondition } from '../../errdefs/index.js';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+import { processAlive } from '../../internal/proc.js';
 
 /** Lock files held by this process (a pid match alone may be a reused pid). */
 const held = new Set<string>();
@@ -55,7 +47,7 @@ export function acquireLock(path: string, what: string): Lock {
       continue; // removed meanwhile: retry
     }
     const ours = pid === process.pid && held.has(path);
-    if (ours || (pid > 0 && pid !== process.pid && alive(pid))) {
+    if (ours || (pid > 0 && pid !== process.pid && processAlive(pid))) {
       throw failedPrecondition(`${what} is in use by another distd (pid ${pid}, lock ${path})`);
     }
     if (pid === 0) {
@@ -67,7 +59,7 @@ export function acquireLock(path: string, what: string): Lock {
       } catch {
         continue;
       }
-      if (pid > 0 && alive(pid)) throw failedPrecondition(`${what} is in use by another distd (pid ${pid}, lock ${path})`);
+      if (pid > 0 && processAlive(pid)) throw failedPrecondition(`${what} is in use by another distd (pid ${pid}, lock ${path})`);
     }
     rmSync(path, { force: true }); // stale: its daemon is gone
   }

@@ -26,6 +26,7 @@ import * as filters from '../../filters/index.js';
 import { applyLabelPaths } from '../../internal/fieldpaths.js';
 import type { Ctx } from '../../internal/context.js';
 import { native } from '../../internal/sys.js';
+import { processAlive, procStat } from '../../internal/proc.js';
 import { now, type Timestamp } from '../../internal/time.js';
 import type { CommitOpts, Info, ReaderAt, Status, Store, WalkFn, Writer, WriterOpts } from '../types.js';
 
@@ -233,7 +234,7 @@ export class LocalStore implements Store {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
         const [pidText, started] = readText(lockPath).split(' ');
         const pid = Number(pidText);
-        if (pid && pid !== process.pid && pidAlive(pid, started)) throw locked(ref);
+        if (pid && pid !== process.pid && processAlive(pid, started)) throw locked(ref);
         // Stale lock: its owner died (or it is ours from a writer that was lost).
         rmSync(lockPath, { force: true });
       }
@@ -246,7 +247,7 @@ export class LocalStore implements Store {
     if (this.locked.has(ref)) return true;
     const [pidText, started] = readText(join(this.ingestDir(ref), 'lock')).split(' ');
     const pid = Number(pidText);
-    return !!pid && pidAlive(pid, started);
+    return !!pid && processAlive(pid, started);
   }
 
   /** @internal */
@@ -490,32 +491,8 @@ function locked(ref: string) {
 
 /** "<pid> <start time>": the start time (field 22 of /proc/<pid>/stat) tells a reused pid apart. */
 function lockOwner(pid: number): string {
-  const started = procStart(pid);
+  const started = procStat(pid)?.start;
   return started ? `${pid} ${started}` : String(pid);
-}
-
-function procStart(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) may hold spaces: fields after its closing paren.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
-  }
-}
-
-/** Whether the lock owner still runs: the pid exists and (when recorded) started at the same time. */
-function pidAlive(pid: number, started?: string): boolean {
-  if (started) {
-    const now = procStart(pid);
-    if (now !== undefined) return now === started;
-  }
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 function fsyncDir(dir: string): void {
