@@ -122,13 +122,21 @@ export class MetadataDB {
     return m;
   }
 
+  /**
+   * Brings the schema up to SCHEMA_VERSION, one migration per write
+   * transaction. The version is read again under the write lock: processes
+   * opening a new root at the same time (two first pulls) migrate it once.
+   */
   private migrate(): void {
-    const version = this.db.pragma('user_version', { simple: true }) as number;
-    if (version > SCHEMA_VERSION) {
-      throw new Error(`metadata.db schema version ${version} is newer than this dist (${SCHEMA_VERSION}); upgrade dist`);
-    }
-    for (let v = version; v < SCHEMA_VERSION; v++) {
+    const version = () => {
+      const v = this.db.pragma('user_version', { simple: true }) as number;
+      if (v > SCHEMA_VERSION) throw new Error(`metadata.db schema version ${v} is newer than this dist (${SCHEMA_VERSION}); upgrade dist`);
+      return v;
+    };
+    while (version() < SCHEMA_VERSION) {
       this.db.transaction(() => {
+        const v = version();
+        if (v >= SCHEMA_VERSION) return; // another process migrated meanwhile
         MIGRATIONS[v](this.db);
         this.db.pragma(`user_version = ${v + 1}`);
       }).immediate();

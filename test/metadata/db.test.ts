@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -26,6 +27,44 @@ test('db: a fresh database gets the current schema version and tables; reopening
     const again = MetadataDB.open(dir);
     assert.equal(again.db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
     again.close();
+  } finally {
+    await cleanup();
+  }
+});
+
+test('db: processes opening a new root at the same time migrate it once (the version is read under the write lock)', async () => {
+  const { dir, cleanup } = await tempDir('meta-db-race-');
+  try {
+    const url = new URL('../../src/metadata/db.js', import.meta.url).href;
+    // every child opens the same new root as soon as all of them are up
+    const go = Date.now() + 600;
+    const script = `const { MetadataDB } = await import(${JSON.stringify(url)});
+      while (Date.now() < ${go}) {}
+      const m = MetadataDB.open(process.argv[1]);
+      console.log(m.db.pragma('user_version', { simple: true }));
+      m.close();`;
+    const runs = await Promise.all(
+      Array.from({ length: 6 }, () =>
+        new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+          const p = spawn(process.execPath, ['--input-type=module', '-e', script, dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+          let out = '';
+          let err = '';
+          p.stdout.on('data', (b: Buffer) => (out += b));
+          p.stderr.on('data', (b: Buffer) => (err += b));
+          p.on('close', (code) => resolve({ code, out, err }));
+        }),
+      ),
+    );
+    for (const r of runs) {
+      assert.equal(r.code, 0, r.err);
+      assert.equal(r.out.trim(), String(SCHEMA_VERSION));
+    }
+    const m = MetadataDB.open(dir);
+    try {
+      assert.equal(m.db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
+    } finally {
+      m.close();
+    }
   } finally {
     await cleanup();
   }
