@@ -96,6 +96,25 @@ export function hintOf(err: unknown): string | undefined {
   return undefined;
 }
 
+/**
+ * What to do about a system error no layer classed (the file system's,
+ * SQLite's), by the first errno or SQLite code along the cause chain; the
+ * class stays Unknown, as containerd's.
+ */
+export function systemHint(err: unknown): string | undefined {
+  for (let e: any = err, depth = 0; e != null && depth < 16; e = e.cause, depth++) {
+    const c: string = typeof e?.code === 'string' ? e.code : '';
+    if (c === 'ENOSPC' || c === 'EDQUOT' || c === 'SQLITE_FULL') {
+      return "the root's file system is full: free space there, then try again; dist gc removes what no image or lease holds";
+    }
+    if (c === 'EROFS' || c.startsWith('SQLITE_READONLY')) return 'the root is not writable here: use a writable --root';
+    if (c.startsWith('SQLITE_IOERR') || c === 'SQLITE_CANTOPEN') {
+      return 'the metadata database under the root could not be read or written: check that its file system is writable and not full';
+    }
+  }
+  return undefined;
+}
+
 /** Re-class an error keeping it as cause: `wrap(Code.NotFound, 'image "x"', err)`. */
 export function wrap(code: Code, detail: string, cause: unknown): DistError {
   return new DistError(code, detail, { cause });

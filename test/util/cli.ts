@@ -21,6 +21,7 @@ export function dist(args: string[], opts: { root?: string; input?: Buffer | str
     child.stderr.on('data', (d) => err.push(d));
     child.on('error', reject);
     child.on('close', (code) => resolve({ code: code ?? -1, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }));
+    child.stdin.on('error', () => undefined); // EPIPE: the command exited before reading all its input (a failure the result shows)
     child.stdin.end(opts.input ?? '');
   });
 }

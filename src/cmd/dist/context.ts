@@ -3,7 +3,7 @@
  * daemon address), the namespace, output helpers and the one-line error exit.
  */
 import type { Command } from 'commander';
-import { Code, DistError, codeOf, hintOf } from '../../errdefs/index.js';
+import { Code, DistError, codeOf, hintOf, systemHint } from '../../errdefs/index.js';
 import { DEFAULT_NAMESPACE, type Ctx } from '../../internal/context.js';
 import { toRFC3339Nano } from '../../internal/time.js';
 import { defaultRoot, openEmbedded, type Embedded } from '../../services/embedded.js';
@@ -79,7 +79,7 @@ export function fail(err: unknown, debug = false): never {
   const code = codeOf(err);
   let msg = err instanceof Error ? err.message : String(err);
   if (code === Code.Unknown && err instanceof Error && err.cause instanceof Error && !msg.includes(err.cause.message)) msg += `: ${err.cause.message}`;
-  const hint = hintOf(err);
+  const hint = hintOf(err) ?? systemHint(err);
   process.stderr.write(`dist: ${msg.split('\n')[0]}${hint ? ` (${hint})` : ''}\n`);
   if (debug && err instanceof Error && err.stack) process.stderr.write(err.stack + '\n');
   process.exit(exitCode(code));

@@ -262,8 +262,11 @@ export class MetaStore {
       if (version > SCHEMA_VERSION) {
         throw failedPrecondition(`snapshot metadata ${file} has schema version ${version}, newer than supported ${SCHEMA_VERSION}`);
       }
-      this.writer.exec(SCHEMA);
-      this.writer.pragma(`user_version = ${SCHEMA_VERSION}`);
+      // Only a new store is written to at open: listing a store on a full disk still works.
+      if (version < SCHEMA_VERSION) {
+        this.writer.exec(SCHEMA);
+        this.writer.pragma(`user_version = ${SCHEMA_VERSION}`);
+      }
       this.reader = openSqlite(file, { readonly: true });
       this.reader.pragma('busy_timeout = 10000');
     } catch (err) {
