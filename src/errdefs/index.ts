@@ -108,6 +108,8 @@ export function systemHint(err: unknown): string | undefined {
       return "the root's file system is full: free space there, then try again; dist gc removes what no image or lease holds";
     }
     if (c === 'EROFS' || c.startsWith('SQLITE_READONLY')) return 'the root is not writable here: use a writable --root';
+    if (c === 'EACCES') return 'this user may not access that path: use a --root it may write, or run as its owner';
+    if (c === 'EPERM') return 'this process lacks the privilege for that operation: unpacking and mounting need root';
     if (c.startsWith('SQLITE_IOERR') || c === 'SQLITE_CANTOPEN') {
       return 'the metadata database under the root could not be read or written: check that its file system is writable and not full';
     }

@@ -37,13 +37,15 @@ after(async () => {
   await cleanup();
 });
 
-test('systemHint: ENOSPC, EDQUOT and SQLITE_FULL say the disk is full; SQLite I/O and read-only errors say so; others get none', () => {
+test('systemHint: ENOSPC, EDQUOT and SQLITE_FULL say the disk is full; SQLite I/O, read-only and permission errors say so; others get none', () => {
   const sys = (code: string) => Object.assign(new Error('x'), { code });
   for (const c of ['ENOSPC', 'EDQUOT', 'SQLITE_FULL']) assert.match(systemHint(sys(c)) ?? '', /file system is full/, c);
   assert.match(systemHint(new Error('wrapped', { cause: sys('ENOSPC') })) ?? '', /file system is full/, 'found along the cause chain');
   assert.match(systemHint(sys('SQLITE_IOERR_SHMSIZE')) ?? '', /metadata database/);
   assert.match(systemHint(sys('SQLITE_READONLY_DBMOVED')) ?? '', /not writable/);
   assert.match(systemHint(sys('EROFS')) ?? '', /not writable/);
+  assert.match(systemHint(sys('EACCES')) ?? '', /may not access/);
+  assert.match(systemHint(sys('EPERM')) ?? '', /privilege/);
   assert.equal(systemHint(sys('ENOENT')), undefined);
   assert.equal(systemHint(new Error('plain')), undefined);
 });

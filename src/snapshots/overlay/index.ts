@@ -19,7 +19,7 @@ import { chmod, lchown, mkdir, readFile, stat, writeFile } from 'node:fs/promise
 import { release } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Ctx } from '../../internal/context.js';
-import { failedPrecondition } from '../../errdefs/index.js';
+import { failedPrecondition, withHint } from '../../errdefs/index.js';
 import type { Mount } from '../../mount/types.js';
 import { supportsOverlay } from '../../mount/index.js';
 import { LocalSnapshotter, type LocalOptions } from '../local.js';
@@ -72,7 +72,12 @@ export class OverlaySnapshotter extends LocalSnapshotter {
     } finally {
       if (!works) await ms.close();
     }
-    if (!works) throw failedPrecondition(`overlayfs is not supported on ${root}`);
+    if (!works) {
+      throw withHint(
+        failedPrecondition(`overlayfs is not supported on ${root}`),
+        `${process.getuid?.() === 0 ? 'an overlay mount failed there' : 'overlay mounts need root'}: use --snapshotter native, or CONTAINERD_SNAPSHOTTER=native`,
+      );
+    }
     return new OverlaySnapshotter(root, ms, opts);
   }
 
