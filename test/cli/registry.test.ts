@@ -91,6 +91,23 @@ describe('dist against a real registry', { skip }, () => {
     assert.ok(states.every((s) => s === 'exists'), `second fetch states: ${states.join(',')}`);
   });
 
+  test('a plain-HTTP registry on a loopback address needs no --plain-http (https first, then http, as containerd for localhost): push, fetch, fetch-object', async () => {
+    const img = await makeImage({ format: 'oci', layers: [{ compression: 'gzip', files: [{ name: 'etc/fallback', content: 'plain\n' }] }] });
+    const a = await tmp();
+    const port = reg.host.split(':')[1];
+    for (const host of [reg.host, `localhost:${port}`]) {
+      const ref = `${host}/fallback/app:v1`;
+      await seed(a, ref, img.blobs, img.manifest);
+      await distOK(['push', ref], { root: a });
+      const b = await tmp();
+      await distOK(['fetch', ref], { root: b });
+      const ls = await distOK(['content', 'ls', '-q'], { root: b });
+      for (const blob of img.blobs) assert.ok(ls.stdout.includes(blob.desc.digest), `${host}: missing ${blob.desc.digest}`);
+      const obj = await distOK(['fetch-object', ref], { root: b });
+      assert.equal(JSON.parse(obj.stdout).config.digest, img.config.desc.digest);
+    }
+  });
+
   test('Docker schema2 image: push, fetch, labels as containerd sets them, fetch-object pipes JSON', async () => {
     const img = await makeImage({ format: 'docker', layers: [{ compression: 'gzip', files: [{ name: 'etc/hello', content: 'hi\n' }] }, { compression: 'none', files: [{ name: 'etc/two', content: '2\n' }] }] });
     const a = await tmp();

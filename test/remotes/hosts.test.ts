@@ -62,6 +62,29 @@ ca = "/etc/ca.pem"
   assert.throws(() => parseHostsToml('skip_verify = "yes"', '/d'), isInvalidArgument);
 });
 
+test('configureHosts: a loopback host without configuration is https with an http fallback; other hosts, --plain-http and hosts.toml servers have none', async () => {
+  const { dir, cleanup } = await tempDir();
+  const ch = configureHosts({ hostsDir: dir });
+  const plain = configureHosts({ hostsDir: dir, plainHTTP: true });
+  try {
+    for (const h of ['localhost:5000', '127.0.0.1:5000', '[::1]:5000', 'localhost']) {
+      const [local] = await ch.hosts(h);
+      assert.equal(local!.scheme, 'https', h);
+      assert.ok(local!.httpFallback, `${h}: http fallback`);
+      const [forced] = await plain.hosts(h);
+      assert.deepEqual([forced!.scheme, forced!.httpFallback], ['http', undefined], `${h} with plainHTTP`);
+    }
+    for (const h of ['quay.io', '10.0.0.1:5000', 'docker.io']) assert.equal((await ch.hosts(h))[0]!.httpFallback, undefined, h);
+    await mkdir(join(dir, 'localhost_5001_'), { recursive: true });
+    await writeFile(join(dir, 'localhost_5001_', 'hosts.toml'), 'server = "https://localhost:5001"\n');
+    assert.equal((await ch.hosts('localhost:5001'))[0]!.httpFallback, undefined, 'configured server');
+  } finally {
+    await ch.close();
+    await plain.close();
+    await cleanup();
+  }
+});
+
 test('configureHosts defaults: docker.io → registry-1.docker.io; plainHTTP; host directory names', async () => {
   const { dir, cleanup } = await tempDir();
   const ch = configureHosts({ hostsDir: dir, plainHTTP: (h) => isLocalhost(h) });

@@ -3,7 +3,9 @@
  * RegistryHost and remotes/docker/config hosts.toml support).
  *
  * Without configuration a host maps to itself over https with path /v2
- * (docker.io → registry-1.docker.io); `plainHTTP` switches to http. A hosts
+ * (docker.io → registry-1.docker.io); `plainHTTP` switches to http, and a
+ * loopback host that answers TLS in plain HTTP is switched to http (see
+ * RegistryHost.httpFallback). A hosts
  * directory (containerd's certs.d layout) can override that per host:
  *
  *   <root>/<host>/hosts.toml     (also "<host>_<port>_" and "_default")
@@ -45,6 +47,13 @@ export interface RegistryHost {
   /** Extra headers for every request to this host. */
   header: Record<string, string[]>;
   dispatcher: Dispatcher;
+  /**
+   * A loopback registry named without configuration is tried over https
+   * first; should it answer TLS in plain HTTP, requests switch to http with
+   * this dispatcher (containerd's HTTP fallback for localhost; `ctr pull
+   * localhost:5000/x` needs no --plain-http).
+   */
+  httpFallback?: Dispatcher;
 }
 
 /** Maps a reference's hostname (e.g. "docker.io") to the hosts to try, in order. */
@@ -337,6 +346,7 @@ export function configureHosts(opts: HostOptions = {}): ConfiguredHosts {
   const compute = async (host: string): Promise<RegistryHost[]> => {
     const dir = roots.length ? await findHostDir(roots, host) : undefined;
     const configs = dir ? await loadHostDir(dir) : [];
+    const fallback = new Set<HostConfig>();
     if (!configs.length) configs.push({ capabilities: [...ALL_CAPABILITIES], caFiles: [], clientPairs: [], header: {} });
     const last = configs[configs.length - 1]!;
     if (!last.host) {
@@ -347,6 +357,7 @@ export function configureHosts(opts: HostOptions = {}): ConfiguredHosts {
       } else {
         last.host = host;
         last.scheme = plain(host) ? 'http' : 'https';
+        if (last.scheme === 'https' && isLocalhost(host)) fallback.add(last);
       }
       last.path = '/v2';
       last.capabilities = [...ALL_CAPABILITIES];
@@ -361,6 +372,7 @@ export function configureHosts(opts: HostOptions = {}): ConfiguredHosts {
         capabilities: c.capabilities,
         header: c.header,
         dispatcher: pool.get(c.scheme === 'http' ? {} : tls),
+        ...(fallback.has(c) ? { httpFallback: pool.get({}) } : {}),
       });
     }
     return out;

@@ -67,6 +67,9 @@ const TRANSIENT_CODES = new Set([
 ]);
 const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
 
+/** What a TLS client sees when the server answers its hello in plain HTTP. */
+const PLAIN_HTTP_ANSWER = new Set(['ERR_SSL_WRONG_VERSION_NUMBER', 'ERR_SSL_PACKET_LENGTH_TOO_LONG', 'ERR_SSL_HTTP_REQUEST']);
+
 function errCode(err: unknown): string | undefined {
   for (let e: any = err, d = 0; e && d < 5; e = e.cause, d++) if (typeof e.code === 'string') return e.code;
   return undefined;
@@ -148,7 +151,7 @@ export class Transport {
 
   async send(req: SendRequest): Promise<SendResponse> {
     const { host, signal } = req;
-    const origin = `${host.scheme}://${host.host}`;
+    let origin = `${host.scheme}://${host.host}`;
     let url = req.url ?? `${origin}${req.path ?? '/'}`;
     let method = req.method;
     let body = req.body;
@@ -183,6 +186,15 @@ export class Transport {
         });
       } catch (err) {
         if (signal?.aborted) throw canceled(`${method} ${redactUrl(url)}: canceled`, signal.reason ?? err);
+        if (host.httpFallback && PLAIN_HTTP_ANSWER.has(errCode(err) ?? '') && replayable(body) && new URL(url).origin === origin) {
+          // a loopback registry that speaks plain HTTP: it and this request go on over http
+          host.scheme = 'http';
+          host.dispatcher = host.httpFallback;
+          const plain = `http://${host.host}`;
+          url = plain + url.slice(origin.length);
+          origin = plain;
+          continue;
+        }
         if (canRetry && attempt < this.retry.retries && isTransientNetworkError(err)) {
           await this.wait(this.backoff(attempt++), signal, `${method} ${redactUrl(url)}`);
           continue;
