@@ -54,7 +54,7 @@ for mib in $SIZES; do
     peaks+=("$(awk -F': ' '/Maximum resident set size/ { printf "%d", ($2 + 1023) / 1024 }' "$W/time.txt")")
     walls+=("$(awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, t, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + t[i]; print s }' "$W/time.txt")")
   done
-  peak=$(printf '%s\n' "${peaks[@]}" | median)
+  peak=$(printf '%s\n' "${peaks[@]}" | median | awk '{ printf "%d", $1 + 0.5 }')
   wall=$(printf '%s\n' "${walls[@]}" | median)
   PEAK[$mib]=$peak
   files=$(sed -E 's/.*\(([0-9]+) files.*/\1/' <<< "$info")

@@ -1,8 +1,8 @@
 /**
  * lock: one daemon per root. The lock file (<root>/distd.lock) holds the
  * owner's pid; it is created with O_EXCL, and a file whose pid is no longer
- * alive (a crashed daemon, also while still a zombie) is taken over. A live owner makes acquire() fail
- * with a one-line message naming it.
+ * alive (a crashed daemon, also while still a zombie) is taken over. A live
+ * owner makes acquire() fail with a one-line message naming it.
  */
 import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { failedPrecondition } from '../../errdefs/index.js';

@@ -5,8 +5,8 @@
  * Without configuration a host maps to itself over https with path /v2
  * (docker.io → registry-1.docker.io); `plainHTTP` switches to http, and a
  * loopback host that answers TLS in plain HTTP is switched to http (see
- * RegistryHost.httpFallback). A hosts
- * directory (containerd's certs.d layout) can override that per host:
+ * RegistryHost.httpFallback). A hosts directory (containerd's certs.d
+ * layout) can override that per host:
  *
  *   <root>/<host>/hosts.toml     (also "<host>_<port>_" and "_default")
  *     server = "https://registry.example.com"     # the fallback host, tried last

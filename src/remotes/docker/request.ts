@@ -186,13 +186,14 @@ export class Transport {
         });
       } catch (err) {
         if (signal?.aborted) throw canceled(`${method} ${redactUrl(url)}: canceled`, signal.reason ?? err);
-        if (host.httpFallback && PLAIN_HTTP_ANSWER.has(errCode(err) ?? '') && replayable(body) && new URL(url).origin === origin) {
+        const u = new URL(url);
+        if (host.httpFallback && PLAIN_HTTP_ANSWER.has(errCode(err) ?? '') && replayable(body) && u.protocol === 'https:' && u.host === host.host) {
           // a loopback registry that speaks plain HTTP: it and this request go on over http
           host.scheme = 'http';
           host.dispatcher = host.httpFallback;
-          const plain = `http://${host.host}`;
-          url = plain + url.slice(origin.length);
-          origin = plain;
+          u.protocol = 'http:';
+          url = u.toString();
+          origin = `http://${host.host}`;
           continue;
         }
         if (canRetry && attempt < this.retry.retries && isTransientNetworkError(err)) {
