@@ -23,7 +23,7 @@
 # DIST_BIN (default bin/dist, the launcher users run; a .js file runs with node), BENCH_DIR ($RIG_DIR/bench-dist),
 # ONLY="dist-pull-overlayfs ..." (subset of the dist benchmarks),
 # SKIP_ANCHORS=1 (reuse the anchor JSON of an earlier run), SKIP_PAIRED=1 (no
-# alternating unpack/floor rounds), KEEP_TRASH=1,
+# alternating rounds: unpack/floor, pull/ctr pull), KEEP_TRASH=1,
 # PROFILE=1 (also write a --cpu-prof of one cold dist pull to $BENCH_DIR/prof).
 set -euo pipefail
 RIG_HOME=${RIG_HOME:-/work/shared/rig}
@@ -173,6 +173,36 @@ if [[ ${SKIP_ANCHORS:-0} != 1 ]]; then
     "$RIG_HOME/bench-anchors.sh" > "$B/anchors.log" 2>&1 || { cat "$B/anchors.log" >&2; exit 1; }
 fi
 
+# ---- paired: dist pull and ctr images pull alternating, round by round, for
+# the same reason as above (after the anchors: their containerd and cleaner).
+PAIRED_PULL=""
+ACLEAN=$RIG_DIR/bench/clean-ctd.sh
+if sel dist-pull-overlayfs && [[ ${SKIP_PAIRED:-0} != 1 && -x $ACLEAN ]]; then
+  BCTD=$RIG_DIR/containerd-bench
+  CTRB="ctr --address $BCTD/containerd.sock -n bench"
+  SNB=$(cat "$BCTD/snapshotter")
+  ATRASH=$RIG_DIR/bench/trash; mkdir -p "$ATRASH" # the cleaner moves containerd's root there
+  : > "$B/paired-pull.txt"
+  log "paired: dist pull vs ctr images pull ($SNB), $RUNS rounds"
+  for r in $(seq 1 "$RUNS"); do
+    "$B/fresh.sh" "$ROOT"; io_settle
+    t0=$(date +%s.%N); $DIST --root "$ROOT" pull --plain-http --snapshotter overlayfs "$REF" >/dev/null 2>&1; t1=$(date +%s.%N)
+    "$ACLEAN" >/dev/null 2>&1; io_settle
+    t2=$(date +%s.%N); $CTRB images pull --plain-http --snapshotter "$SNB" "$REF" >/dev/null; t3=$(date +%s.%N)
+    echo "$t0 $t1 $t2 $t3" | awk '{ d = $2 - $1; c = $4 - $3; printf "%.3f %.3f %.3f\n", d, c, d / c }' >> "$B/paired-pull.txt"
+  done
+  "$B/fresh.sh" "$ROOT"; "$ACLEAN" >/dev/null 2>&1
+  [[ ${KEEP_TRASH:-0} == 1 ]] || rm -rf "$ATRASH"
+  PAIRED_PULL=$(awk '
+    function median(a, n,   i, j, t) { for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+      return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
+    { d[NR] = $1; c[NR] = $2; r[NR] = $3; rounds = rounds (NR > 1 ? " " : "") $3 }
+    END { md = median(d, NR); mc = median(c, NR); mr = median(r, NR)
+      printf "| dist pull / ctr images pull (overlayfs), alternating (%d rounds; per-round ratios %s) | %.3f s / %.3f s | %.2f× | %s |\n",
+        NR, rounds, md, mc, mr, (mr <= 0.3333 ? "meets ≤ 0.3333×" : "misses ≤ 0.3333×") }
+  ' "$B/paired-pull.txt")
+fi
+
 # ---- table
 med() { local f; for f in "$J/$1.json" "$AJ/$1.json"; do [[ -f $f ]] && { jq -r '.results[0].median' "$f"; return; }; done; echo ""; }
 row() {
@@ -208,6 +238,7 @@ ratio() { # ratio A B GOAL LABEL
   echo "| ratio | medians | ratio | goal |"
   echo "|---|---:|---:|---|"
   ratio dist-pull-overlayfs ctr-pull 0.3333 "dist pull / ctr images pull (overlayfs)"
+  [[ -z $PAIRED_PULL ]] || echo "$PAIRED_PULL"
   ratio dist-pull-native ctr-pull-native 0.3333 "dist pull / ctr images pull (native)"
   ratio dist-fetch ctr-content-fetch "" "dist fetch / ctr content fetch"
   ratio dist-fetch skopeo-copy-oci "" "dist fetch / skopeo copy"
