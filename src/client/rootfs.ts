@@ -4,7 +4,6 @@
  * applied in order straight into dir, whiteouts removing what lower layers
  * wrote, each layer's diffID checked.
  */
-import { mkdir } from 'node:fs/promises';
 import { applyLayer } from '../archive/apply.js';
 import type { Descriptor } from '../content/types.js';
 import { invalidArgument } from '../errdefs/index.js';
@@ -14,13 +13,14 @@ import { readImageConfig } from '../images/manifest.js';
 import type { Ctx } from '../internal/context.js';
 import type { MatchComparer } from '../platforms/index.js';
 import type { Services } from '../services/types.js';
+import { ensureDir } from '../internal/dirs.js';
 
 export async function exportRootfs(svc: Services, ctx: Ctx, target: Descriptor, dir: string, opts: { platform: MatchComparer }): Promise<{ chainID: string; layers: number }> {
   const m = await imageManifest(ctx, svc.content, target, opts.platform);
   const config = await readImageConfig(ctx, svc.content, m.config);
   const diffIDs = config.rootfs?.diff_ids ?? [];
   if (diffIDs.length !== m.layers.length) throw invalidArgument(`mismatched image rootfs and manifest layers in ${target.digest}`);
-  await mkdir(dir, { recursive: true, mode: 0o755 });
+  await ensureDir(dir, 0o755);
   for (let i = 0; i < m.layers.length; i++) {
     const ra = await svc.content.readerAt(ctx, m.layers[i]);
     try {

@@ -10,7 +10,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readdir } from 'node:fs/promises';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pullImage } from '../../src/client/pull.js';
 import { exportRootfs } from '../../src/client/rootfs.js';
@@ -371,4 +371,15 @@ test('CLI: dist pull, images mount, rootfs and re-pull', { skip }, async () => {
   const bad1 = await dist(['--root', root, 'pull', '--plain-http', '--snapshotter', 'overlayfs', `${reg.host}/bad:v1`]);
   assert.equal(bad1.code, 5, `FailedPrecondition exit code: ${bad1.stderr}`);
   assert.match(bad1.stderr, /^dist: .*diff id/m);
+  // a target that is a file (or below one): one line, InvalidArgument, nothing written
+  const file = join(t.dir, 'a-file');
+  await writeFile(file, 'x');
+  for (const args of [['rootfs', ref, file], ['rootfs', ref, join(file, 'sub')], ['images', 'mount', '--snapshotter', 'overlayfs', ref, file], ['apply', file]]) {
+    const r = await dist(['--root', root, ...args]);
+    assert.equal(r.code, 3, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, /^dist: \/.* is not a directory: invalid argument\n$/, args.join(' '));
+  }
+  assert.equal(await readFile(file, 'utf8'), 'x');
+  const views = await dist(['--root', root, 'snapshots', '--snapshotter', 'overlayfs', 'ls']);
+  assert.doesNotMatch(views.stdout, /View/, 'no view left by the failed mount');
 });

@@ -1,6 +1,5 @@
 /** `dist pull`, `dist apply`, `dist rootfs`, `dist images mount|unmount`: unpacking images. */
 import { Command } from 'commander';
-import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { pullImage } from '../../client/pull.js';
 import { platformMatcher } from '../../client/fetch.js';
@@ -12,6 +11,8 @@ import { mountAll, unmountAll } from '../../mount/index.js';
 import { createReporter, modeFor } from '../../progress/index.js';
 import { resolveSnapshotter } from '../../services/types.js';
 import { exportRootfs } from '../../client/rootfs.js';
+import { invalidArgument, withHint } from '../../errdefs/index.js';
+import { ensureDir } from '../../internal/dirs.js';
 import { printEvent, printJSON, withServices } from './context.js';
 import { findName } from './images.js';
 import { addRemoteFlags, collect, withRegistry } from './remoteflags.js';
@@ -75,7 +76,8 @@ export function applyCommand(): Command {
     .option('--expected-diff-id <digest>', 'fail unless the uncompressed tar has this digest')
     .action(async (dir: string, o: { mediaType: string; expectedDiffId?: string }, cmd: Command) => {
       const g = cmd.optsWithGlobals() as { json?: boolean };
-      await mkdir(dir, { recursive: true });
+      if (process.stdin.isTTY) throw withHint(invalidArgument('apply reads the layer from standard input, which is a terminal'), 'pipe a layer in: dist apply DIR < layer.tar.gz');
+      await ensureDir(dir);
       const r = await applyLayer(dir, process.stdin, { mediaType: o.mediaType, expectedDiffID: o.expectedDiffId });
       if (g.json) printJSON(r);
       else process.stdout.write(`applied ${r.diffID} (${r.size} bytes)\n`);
@@ -116,8 +118,8 @@ export function addImageMountCommands(images: Command): void {
         const top = chainID(await imageRootFS(ctx, svc.content, img.target, platform));
         const sn = await svc.snapshotter(snapshotter);
         const key = mountKey(dir);
+        await ensureDir(dir); // before the snapshot: a bad target leaves nothing behind
         const mounts = o.rw ? await sn.prepare(ctx, key, top) : await sn.view(ctx, key, top);
-        await mkdir(dir, { recursive: true });
         try {
           await mountAll(mounts, dir);
         } catch (err) {
