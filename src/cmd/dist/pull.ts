@@ -5,13 +5,11 @@ import { pullImage } from '../../client/pull.js';
 import { platformMatcher } from '../../client/fetch.js';
 import { unpackImage } from '../../client/unpack.js';
 import { applyLayer } from '../../archive/apply.js';
-import { chainID } from '../../images/chainid.js';
-import { imageRootFS } from '../../images/helpers.js';
 import { mountAll, unmountAll } from '../../mount/index.js';
 import { createReporter, modeFor } from '../../progress/index.js';
 import { resolveSnapshotter } from '../../services/types.js';
 import { exportRootfs } from '../../client/rootfs.js';
-import { invalidArgument, withHint } from '../../errdefs/index.js';
+import { invalidArgument, isAlreadyExists, isNotFound, withHint } from '../../errdefs/index.js';
 import { ensureDir } from '../../internal/dirs.js';
 import { printEvent, printJSON, withServices } from './context.js';
 import { findName } from './images.js';
@@ -115,15 +113,37 @@ export function addImageMountCommands(images: Command): void {
         const img = await svc.images.get(ctx, await findName(svc, ctx, ref));
         const snapshotter = await resolveSnapshotter(svc, ctx, o.snapshotter);
         const platform = platformMatcher({ platforms: o.platform ? [o.platform] : undefined });
-        const top = chainID(await imageRootFS(ctx, svc.content, img.target, platform));
-        const sn = await svc.snapshotter(snapshotter);
         const key = mountKey(dir);
         await ensureDir(dir); // before the snapshot: a bad target leaves nothing behind
-        const mounts = o.rw ? await sn.prepare(ctx, key, top) : await sn.view(ctx, key, top);
+        // As ctr: a lease named after the target (24 h) holds the mount's
+        // snapshot, so a garbage collection leaves a mounted image alone;
+        // unmount --rm deletes it. The image is unpacked first if need be.
+        const expire = new Date(Date.now() + 24 * 3600 * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+        let lease: { id: string } | undefined;
         try {
-          await mountAll(mounts, dir);
+          lease = await svc.leases.create(ctx, { id: key, labels: { 'containerd.io/gc.expire': expire, [`containerd.io/gc.ref.snapshot.${snapshotter}`]: key } });
         } catch (err) {
-          await sn.remove(ctx, key).catch(() => undefined);
+          if (!isAlreadyExists(err)) throw err;
+        }
+        const lctx = { ...ctx, lease: key };
+        try {
+          const top = (await unpackImage(svc, lctx, img.target, { snapshotter, platform })).chainID;
+          const sn = await svc.snapshotter(snapshotter);
+          let mounts;
+          try {
+            mounts = o.rw ? await sn.prepare(lctx, key, top) : await sn.view(lctx, key, top);
+          } catch (err) {
+            if (!isAlreadyExists(err)) throw err;
+            mounts = await sn.mounts(lctx, key); // mounted before: the same snapshot again
+          }
+          try {
+            await mountAll(mounts, dir);
+          } catch (err) {
+            await sn.remove(ctx, key).catch(() => undefined);
+            throw err;
+          }
+        } catch (err) {
+          if (lease) await svc.leases.delete(ctx, lease).catch(() => undefined);
           throw err;
         }
         process.stdout.write(`${dir}\n`);
@@ -140,7 +160,12 @@ export function addImageMountCommands(images: Command): void {
         await unmountAll(dir);
         if (o.rm) {
           const sn = await svc.snapshotter(await resolveSnapshotter(svc, ctx, o.snapshotter));
-          await sn.remove(ctx, mountKey(dir)).catch(() => undefined);
+          await svc.leases.delete(ctx, { id: mountKey(dir) }).catch((err: unknown) => {
+            if (!isNotFound(err)) throw err;
+          });
+          await sn.remove(ctx, mountKey(dir)).catch((err: unknown) => {
+            if (!isNotFound(err)) throw err;
+          });
         }
         process.stdout.write(`${dir}\n`);
       });
