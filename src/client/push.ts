@@ -3,6 +3,7 @@
  * registry, blobs the registry lacks first (cross-repository mounts where the
  * distribution source is known), then manifests bottom-up, the index last.
  */
+import { DistError, isNotFound, withHint } from '../errdefs/index.js';
 import type { Ctx } from '../internal/context.js';
 import type { Event } from '../progress/index.js';
 import { pushContent, type ProgressEvent } from '../remotes/handlers.js';
@@ -25,11 +26,19 @@ export async function pushImage(svc: Services, ctx: Ctx, ref: string, local: str
   const img = await svc.images.get(ctx, local ? canonicalNameOrSelf(local) : name);
   const pusher = await opts.resolver.pusher(ctx, name);
   const onProgress = (ev: ProgressEvent) => opts.onProgress?.({ ref: ev.ref, state: ev.state === 'downloading' ? 'uploading' : ev.state, offset: ev.offset, total: ev.total });
-  await pushContent(ctx, pusher, img.target, svc.content, {
-    platforms: opts.platforms?.length ? platformMatcher({ platforms: opts.platforms }) : undefined,
-    limit: opts.maxConcurrentUploads ?? 3,
-    onProgress,
-  });
+  try {
+    await pushContent(ctx, pusher, img.target, svc.content, {
+      platforms: opts.platforms?.length ? platformMatcher({ platforms: opts.platforms }) : undefined,
+      limit: opts.maxConcurrentUploads ?? 3,
+      onProgress,
+    });
+  } catch (err) {
+    // content the image names is missing here (a fetch of some platforms only)
+    if (isNotFound(err) && err instanceof DistError && !err.hint) {
+      throw withHint(err, 'the image is not complete in this store, as dist images check shows: fetch all its platforms first, with dist fetch --all-platforms');
+    }
+    throw err;
+  }
   return { name, digest: img.target.digest };
 }
 

@@ -20,7 +20,7 @@
 import type { Readable } from 'node:stream';
 import {
   Code, canceled, codeOf, failedPrecondition, invalidArgument, isAlreadyExists, isCanceled, isUnavailable,
-  notImplemented, throwIfAborted, unavailable, wrap,
+  notImplemented, throwIfAborted, unavailable, withHint, wrap,
 } from '../errdefs/index.js';
 import * as digests from '../digest/index.js';
 import type { Ctx } from '../internal/context.js';
@@ -432,7 +432,10 @@ export async function pushContent(ctx: Ctx, pusher: Pusher, desc: Descriptor, pr
       await push(ctx, m);
     } catch (err) {
       if (isIndex(m.mediaType) && /\b400\b|bad request/i.test(String((err as Error)?.message ?? ''))) {
-        throw wrap(codeOf(err), 'manifest list/index references to blobs and/or manifests are missing in your target registry', err);
+        throw withHint(
+          wrap(codeOf(err), 'manifest list/index references to blobs and/or manifests are missing in your target registry', err),
+          'a registry takes an index only with every manifest it names: push all its platforms',
+        );
       }
       throw err;
     }

@@ -84,6 +84,13 @@ describe('dist against a real registry', { skip }, () => {
     assert.equal(imgs[0].target.digest, idx.index.desc.digest);
     assert.deepEqual(imgs[0].platforms, ['linux/amd64', 'linux/arm64']);
 
+    // Only one platform here: pushing the index says what is missing and what to do
+    const c = await tmp();
+    await distOK(['fetch', '--plain-http', '--platform', 'linux/arm64', ref], { root: c });
+    const partial = await dist(['push', '--plain-http', ref, ref], { root: c });
+    assert.equal(partial.code, 2, partial.stderr);
+    assert.match(partial.stderr, /^dist: content sha256:[0-9a-f]{64}: not found \(the image is not complete in this store, as dist images check shows: fetch all its platforms first, with dist fetch --all-platforms\)$/m);
+
     // The same image again: nothing is downloaded.
     const again = await distOK(['--json', 'fetch', '--plain-http', '--all-platforms', ref], { root: b });
     const states = events(again.stdout).filter((e) => e.event === 'progress' && e.ref?.includes('sha256:')).map((e) => e.state);
