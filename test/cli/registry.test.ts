@@ -143,12 +143,14 @@ describe('dist against a real registry', { skip }, () => {
     const noauth = await dist(['push', '--plain-http', ref], { root: a, env: { DOCKER_CONFIG: a } });
     assert.notEqual(noauth.code, 0);
     assert.match(noauth.stderr, /^dist: .*(401|unauthorized|authoriz)/im);
+    assert.match(noauth.stderr, /\(the registry wants credentials: --user USER:PASS, or an entry in ~\/\.docker\/config\.json\)$/m);
     await distOK(['push', '--plain-http', '--user', 'tester:testpass', ref], { root: a, env: { DOCKER_CONFIG: a } });
     const b = await tmp();
     const bad = await dist(['fetch', '--plain-http', '--user', 'tester:nope', ref], { root: b, env: { DOCKER_CONFIG: a } });
     assert.notEqual(bad.code, 0);
     assert.equal(bad.stderr.trim().split('\n').filter((l) => l.startsWith('dist:')).length, 1);
     assert.match(bad.stderr, new RegExp(auth.host.replace(/\./g, '\\.')));
+    assert.match(bad.stderr, /\(the registry refused these credentials: check --user or the entry in ~\/\.docker\/config\.json\)$/m);
     await distOK(['fetch', '--plain-http', '--user', 'tester:testpass', ref], { root: b, env: { DOCKER_CONFIG: a } });
   });
 

@@ -17,7 +17,7 @@ import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { undici } from './undici.js';
 import type { IncomingHttpHeaders } from 'node:http';
-import { canceled, deadlineExceeded, unavailable, invalidArgument } from '../../errdefs/index.js';
+import { canceled, deadlineExceeded, unavailable, invalidArgument, withHint } from '../../errdefs/index.js';
 import { parseChallenges, type Authorizer } from './auth.js';
 import type { RegistryHost } from './hosts.js';
 import { RegistryError, dropBody, readCapped, redactUrl } from './errors.js';
@@ -58,6 +58,8 @@ export interface SendResponse {
   /** The final URL (after redirects). */
   url: string;
   method: string;
+  /** Whether the request carried credentials (an Authorization header). */
+  authorized?: boolean;
 }
 
 const RETRY_STATUS = new Set([408, 429, 500, 502, 503, 504]);
@@ -202,7 +204,7 @@ export class Transport {
         }
         throw transportError(`${method} ${redactUrl(url)}`, err, signal);
       }
-      const out: SendResponse = { status: res.statusCode, headers: res.headers, body: res.body as any, url, method };
+      const out: SendResponse = { status: res.statusCode, headers: res.headers, body: res.body as any, url, method, authorized: !!headers.authorization };
 
       if (out.status === 401 && !crossOrigin && !authRetried && canRetry) {
         const retryScopes = await this.authorizer.handleChallenge(
@@ -257,5 +259,13 @@ export async function responseError(res: SendResponse, context?: string): Promis
     const e = parseChallenges(res.headers['www-authenticate']).find((c) => c.params.error)?.params.error;
     if (e) serverMessage = e;
   }
-  return new RegistryError({ method: res.method, url: res.url, status: res.status, body, context: ctx, serverMessage });
+  const err = new RegistryError({ method: res.method, url: res.url, status: res.status, body, context: ctx, serverMessage });
+  if (res.status === 401) {
+    withHint(err, res.authorized
+      ? 'the registry refused these credentials: check --user or the entry in ~/.docker/config.json'
+      : 'the registry wants credentials: --user USER:PASS, or an entry in ~/.docker/config.json');
+  } else if (res.status === 403) {
+    withHint(err, res.authorized ? 'these credentials may not do this on that repository' : 'the registry wants credentials: --user USER:PASS, or an entry in ~/.docker/config.json');
+  }
+  return err;
 }
