@@ -7,6 +7,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { chmod, copyFile, mkdir, symlink } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
@@ -109,4 +110,19 @@ test('with --address, the daemon answers its version too', async () => {
   assert.deepEqual(o.server, { version: o.client.version, revision: o.client.revision });
   const text = await distOK(['--address', d.sock, 'version'], { env: { NODE_OPTIONS: '' } });
   assert.match(text.stdout, /^Client:\n {2}Version: +\S+\n[\s\S]*\nServer:\n {2}Version: +\S+\n {2}Revision: /);
+});
+
+test('with --address, dist gc has the daemon collect (a lease deleted with sync); --dry-run stays local-only', async () => {
+  const data = 'garbage for the daemon\n';
+  const digest = `sha256:${createHash('sha256').update(data).digest('hex')}`;
+  // committed outside any lease and named by no image: garbage
+  await distOK(['--address', d.sock, 'content', 'ingest', '--expected-digest', digest, '--expected-size', String(data.length), 'gc-test'], { input: data });
+  assert.match((await distOK(['--address', d.sock, 'content', 'ls', '-q'])).stdout, new RegExp(digest));
+  const r = await distOK(['--address', d.sock, 'gc']);
+  assert.equal(r.stdout, 'garbage collected by the daemon\n');
+  assert.doesNotMatch((await distOK(['--address', d.sock, 'content', 'ls', '-q'])).stdout, new RegExp(digest));
+  assert.equal((await distOK(['--address', d.sock, 'leases', 'ls', '-q'])).stdout.trim(), '', 'the helper lease is gone');
+  const dry = await dist(['--address', d.sock, 'gc', '--dry-run']);
+  assert.equal(dry.code, 1, dry.stderr);
+  assert.match(dry.stderr, /^dist: gc --dry-run works on a local root only \(drop --address\): not implemented\n$/);
 });

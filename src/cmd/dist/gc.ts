@@ -1,7 +1,7 @@
-/** `dist gc`: run a garbage collection now and report what it removed. */
+/** `dist gc`: run a garbage collection now and report what it removed (through a daemon: have it run one). */
 import { Command } from 'commander';
 import { bytesSize } from '../../internal/format.js';
-import { embeddedOnly, globals, printJSON } from './context.js';
+import { embeddedOnly, globals, printJSON, withServices } from './context.js';
 
 export function gcCommand(): Command {
   return new Command('gc')
@@ -9,7 +9,19 @@ export function gcCommand(): Command {
     .option('--dry-run', 'list what would be removed, remove nothing')
     .action(async (o: { dryRun?: boolean }, cmd: Command) => {
       const g = globals(cmd);
-      const e = await embeddedOnly(g, 'gc');
+      if ((g.address ?? process.env.CONTAINERD_ADDRESS) && !o.dryRun) {
+        // A daemon's API has no collect call; a lease deleted with sync runs
+        // one before the call returns (containerd's SynchronousDelete). What
+        // it removed is the daemon's to log.
+        await withServices(cmd, async (svc, ctx) => {
+          const l = await svc.leases.create(ctx, { labels: { 'containerd.io/gc.expire': new Date(Date.now() + 3600_000).toISOString().replace(/\.\d{3}Z$/, 'Z') } });
+          await svc.leases.delete(ctx, l, { sync: true });
+        });
+        if (g.json) return printJSON({ collected: true, by: 'daemon' });
+        process.stdout.write('garbage collected by the daemon\n');
+        return;
+      }
+      const e = await embeddedOnly(g, o.dryRun ? 'gc --dry-run' : 'gc');
       try {
         const r = await e.gc.collect({}, { dryRun: !!o.dryRun });
         if (g.json) return printJSON(r);
