@@ -9,6 +9,11 @@ import type { Timestamp } from '../internal/time.js';
 export const LABEL_EXPIRE = 'containerd.io/gc.expire';
 export const LABEL_FLAT = 'containerd.io/gc.flat';
 
+/** The expiry label of a lease that should live ms from now: { containerd.io/gc.expire: RFC 3339, seconds }. */
+export function expiresIn(ms: number): Record<string, string> {
+  return { [LABEL_EXPIRE]: new Date(Date.now() + ms).toISOString().replace(/\.\d{3}Z$/, 'Z') };
+}
+
 export interface Lease {
   id: string;
   createdAt: Timestamp;

@@ -8,7 +8,7 @@ import type { Store as ContentStore } from '../content/types.js';
 import type { Applier } from '../diff/types.js';
 import type { ImageStore } from '../images/image.js';
 import type { Ctx } from '../internal/context.js';
-import type { LeaseManager } from '../leases/types.js';
+import { expiresIn, type LeaseManager } from '../leases/types.js';
 import type { NamespaceStore } from '../namespaces/types.js';
 import type { Snapshotter } from '../snapshots/types.js';
 
@@ -30,7 +30,7 @@ export interface Services {
 export async function withLease<T>(svc: Services, ctx: Ctx, fn: (ctx: Ctx) => Promise<T>, opts: { expire?: number } = {}): Promise<T> {
   if (ctx.lease) return fn(ctx);
   const expireMs = opts.expire ?? 24 * 3600 * 1000;
-  const lease = await svc.leases.create(ctx, { labels: { 'containerd.io/gc.expire': new Date(Date.now() + expireMs).toISOString().replace(/\.\d{3}Z$/, 'Z') } });
+  const lease = await svc.leases.create(ctx, { labels: expiresIn(expireMs) });
   try {
     return await fn({ ...ctx, lease: lease.id });
   } finally {

@@ -1,6 +1,7 @@
 /** `dist gc`: run a garbage collection now and report what it removed (through a daemon: have it run one). */
 import { Command } from 'commander';
 import { bytesSize } from '../../internal/format.js';
+import { expiresIn } from '../../leases/types.js';
 import { embeddedOnly, globals, printJSON, withServices } from './context.js';
 
 export function gcCommand(): Command {
@@ -14,7 +15,7 @@ export function gcCommand(): Command {
         // one before the call returns (containerd's SynchronousDelete). What
         // it removed is the daemon's to log.
         await withServices(cmd, async (svc, ctx) => {
-          const l = await svc.leases.create(ctx, { labels: { 'containerd.io/gc.expire': new Date(Date.now() + 3600_000).toISOString().replace(/\.\d{3}Z$/, 'Z') } });
+          const l = await svc.leases.create(ctx, { labels: expiresIn(3600_000) });
           await svc.leases.delete(ctx, l, { sync: true });
         });
         if (g.json) return printJSON({ collected: true, by: 'daemon' });

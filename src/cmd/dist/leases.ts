@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 import { labelsColumn, parseDuration, parseLabelArgs, tabwrite } from '../../internal/format.js';
 import { toDate } from '../../internal/time.js';
-import { LABEL_EXPIRE } from '../../leases/types.js';
+import { expiresIn } from '../../leases/types.js';
 import { printJSON, withServices } from './context.js';
 
 export function leasesCommand(): Command {
@@ -17,7 +17,7 @@ export function leasesCommand(): Command {
       await withServices(cmd, async (svc, ctx, g) => {
         const l = parseLabelArgs(labels);
         const ms = parseDuration(o.expires);
-        if (ms > 0) l[LABEL_EXPIRE] = new Date(Date.now() + ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+        if (ms > 0) Object.assign(l, expiresIn(ms));
         const lease = await svc.leases.create(ctx, { id: o.id, labels: l });
         if (g.json) printJSON(lease);
         else process.stdout.write(lease.id + '\n');

@@ -11,6 +11,7 @@ import { resolveSnapshotter } from '../../services/types.js';
 import { exportRootfs } from '../../client/rootfs.js';
 import { invalidArgument, isAlreadyExists, isNotFound, withHint } from '../../errdefs/index.js';
 import { ensureDir } from '../../internal/dirs.js';
+import { expiresIn } from '../../leases/types.js';
 import { printEvent, printJSON, withServices } from './context.js';
 import { findName } from './images.js';
 import { addRemoteFlags, collect, withRegistry } from './remoteflags.js';
@@ -118,10 +119,9 @@ export function addImageMountCommands(images: Command): void {
         // As ctr: a lease named after the target (24 h) holds the mount's
         // snapshot, so a garbage collection leaves a mounted image alone;
         // unmount --rm deletes it. The image is unpacked first if need be.
-        const expire = new Date(Date.now() + 24 * 3600 * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
         let lease: { id: string } | undefined;
         try {
-          lease = await svc.leases.create(ctx, { id: key, labels: { 'containerd.io/gc.expire': expire, [`containerd.io/gc.ref.snapshot.${snapshotter}`]: key } });
+          lease = await svc.leases.create(ctx, { id: key, labels: { ...expiresIn(24 * 3600_000), [`containerd.io/gc.ref.snapshot.${snapshotter}`]: key } });
         } catch (err) {
           if (!isAlreadyExists(err)) throw err;
         }
