@@ -75,6 +75,9 @@ export function printEvent(v: Record<string, unknown>): void {
 
 
 /** Prints one line `dist: <message>` (plus a hint) and exits non-zero. */
+/** The status of a process killed by SIGPIPE (128 + 13). */
+export const EXIT_SIGPIPE = 141;
+
 export function fail(err: unknown, debug = false): never {
   const code = codeOf(err);
   let msg = err instanceof Error ? err.message : String(err);

@@ -7,7 +7,7 @@
 import { Command, CommanderError } from 'commander';
 import { adoptDeferredExtraCerts } from '../../internal/extracerts.js';
 import { contentCommand } from './content.js';
-import { fail } from './context.js';
+import { EXIT_SIGPIPE, fail } from './context.js';
 import { leasesCommand } from './leases.js';
 import { namespacesCommand } from './namespaces.js';
 import { extraCommands } from './registry.js';
@@ -38,6 +38,12 @@ export function program(): Command {
 
 async function main(): Promise<void> {
   adoptDeferredExtraCerts(); // NODE_EXTRA_CA_CERTS, deferred by bin/dist
+  // The reader of our output went away (`dist content get D | head`): stop
+  // quietly with the status a process killed by SIGPIPE has, as ctr does.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(EXIT_SIGPIPE);
+    fail(err);
+  });
   const p = program();
   try {
     await p.parseAsync(process.argv);
