@@ -89,7 +89,8 @@ class TTYReporter extends Base {
   protected changed(): void {}
 
   private draw(final = false): void {
-    const width = Math.max(40, this.out.columns ?? 100);
+    // a terminal that reports no size (0: `script`, some CI ptys) is taken as 80 columns
+    const width = Math.max(40, this.out.columns || 80);
     const rows = [...this.rows.values()];
     // Names get what they need up to 72 columns, the bar what is left (10-40).
     const longest = Math.max(0, ...rows.map((r) => r.ref.length + 1));
