@@ -116,15 +116,39 @@ test('overlayfs: a successful mount probe is remembered in the root for this ker
   const { dir, cleanup } = await tempDir();
   try {
     const stamp = join(dir, 'overlay-supported');
-    await (await OverlaySnapshotter.open(dir)).close();
+    await (await OverlaySnapshotter.open(dir, { probeCacheDir: undefined })).close();
     const key = await readFile(stamp, 'utf8');
     assert.equal(key, `${release()} dev ${(await stat(dir)).dev}\n`);
     // a stamp for another kernel does not count: the probe runs and writes this one
     await writeFile(stamp, 'other-kernel dev 1\n');
-    await (await OverlaySnapshotter.open(dir)).close();
+    await (await OverlaySnapshotter.open(dir, { probeCacheDir: undefined })).close();
     assert.equal(await readFile(stamp, 'utf8'), key);
     // no probe directory is left behind either way
     assert.deepEqual((await readdir(dir)).filter((n) => n.startsWith('overlay-check-')), []);
+  } finally {
+    await cleanup();
+  }
+});
+
+test('overlayfs: with a probe cache dir, a success is remembered for every root on that file system', async () => {
+  const { dir, cleanup } = await tempDir();
+  try {
+    const cache = join(dir, 'run');
+    const a = join(dir, 'a');
+    const b = join(dir, 'b');
+    await (await OverlaySnapshotter.open(a, { probeCacheDir: cache })).close();
+    const dev = (await stat(a)).dev;
+    const key = `${release()} dev ${dev}\n`;
+    assert.equal(await readFile(join(cache, `overlay-supported-${dev}`), 'utf8'), key);
+    // a new root on the same file system takes it over (its own stamp written, nothing probed there)
+    await (await OverlaySnapshotter.open(b, { probeCacheDir: cache })).close();
+    assert.equal(await readFile(join(b, 'overlay-supported'), 'utf8'), key);
+    assert.deepEqual((await readdir(b)).filter((n) => n.startsWith('overlay-check-')), []);
+    // a cache entry for another kernel does not count: the probe runs and rewrites it
+    await writeFile(join(cache, `overlay-supported-${dev}`), 'other-kernel dev 1\n');
+    const c = join(dir, 'c');
+    await (await OverlaySnapshotter.open(c, { probeCacheDir: cache })).close();
+    assert.equal(await readFile(join(cache, `overlay-supported-${dev}`), 'utf8'), key);
   } finally {
     await cleanup();
   }

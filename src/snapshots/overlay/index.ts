@@ -29,6 +29,16 @@ import type { Kind, SnapshotOpts } from '../types.js';
 export interface OverlayOptions extends LocalOptions {
   /** Skip the mount probe at open (the caller knows overlay works on root). */
   skipCheck?: boolean;
+  /**
+   * Where a successful probe is also remembered for every root on the same
+   * file system (default /run/dist for root, none otherwise; cleared at boot).
+   */
+  probeCacheDir?: string;
+}
+
+/** The default probeCacheDir: /run/dist when running as root. */
+function defaultProbeCacheDir(): string | undefined {
+  return process.getuid?.() === 0 && existsSync('/run') ? '/run/dist' : undefined;
 }
 
 /** Whether the running kernel's overlay module takes `index=`. */
@@ -39,15 +49,26 @@ function kernelHasIndexOption(): boolean {
 /**
  * supportsOverlay(root), remembered in root for this kernel and file system:
  * the CLI opens the snapshotter on every call, and the probe (a mount and an
- * unmount in a temp dir) would cost each call a few ms. Only a success is
- * remembered.
+ * unmount in a temp dir) would cost each call ~8 ms. Only a success is
+ * remembered; with a cache dir, also for other roots on the same file system
+ * (a new root skips the probe, as containerd probes once per daemon start).
  */
-async function overlayWorks(root: string): Promise<boolean> {
+async function overlayWorks(root: string, cacheDir: string | undefined): Promise<boolean> {
   const stamp = join(root, 'overlay-supported');
-  const key = `${release()} dev ${(await stat(root)).dev}\n`;
-  if ((await readFile(stamp, 'utf8').catch(() => '')) === key) return true;
+  const dev = (await stat(root)).dev;
+  const key = `${release()} dev ${dev}\n`;
+  const read = (f: string) => readFile(f, 'utf8').catch(() => '');
+  // best effort: the probe runs again next time
+  const remember = (f: string) => writeFile(f, key).catch(() => undefined);
+  if ((await read(stamp)) === key) return true;
+  const shared = cacheDir ? join(cacheDir, `overlay-supported-${dev}`) : undefined;
+  if (shared && (await read(shared)) === key) {
+    await remember(stamp);
+    return true;
+  }
   if (!(await supportsOverlay(root))) return false;
-  await writeFile(stamp, key).catch(() => undefined); // best effort: the probe runs again next time
+  await remember(stamp);
+  if (shared) await mkdir(cacheDir!, { recursive: true, mode: 0o700 }).then(() => remember(shared), () => undefined);
   return true;
 }
 
@@ -63,7 +84,7 @@ export class OverlaySnapshotter extends LocalSnapshotter {
     root = resolve(root); // mounts carry absolute paths
     // the probe (file system calls on the thread pool, a mount) runs while the database opens
     await mkdir(root, { recursive: true, mode: 0o700 });
-    const probing = opts.skipCheck ? Promise.resolve(true) : overlayWorks(root);
+    const probing = opts.skipCheck ? Promise.resolve(true) : overlayWorks(root, 'probeCacheDir' in opts ? opts.probeCacheDir : defaultProbeCacheDir());
     probing.catch(() => undefined); // a failing open wins; the rejection is not lost
     const ms = await LocalSnapshotter.openStore(root);
     let works = false;
