@@ -4,14 +4,14 @@
  * (label containerd.io/gc.expire, RFC 3339).
  */
 import type { Ctx } from '../internal/context.js';
-import type { Timestamp } from '../internal/time.js';
+import { toRFC3339, type Timestamp } from '../internal/time.js';
 
 export const LABEL_EXPIRE = 'containerd.io/gc.expire';
 export const LABEL_FLAT = 'containerd.io/gc.flat';
 
 /** The expiry label of a lease that should live ms from now: { containerd.io/gc.expire: RFC 3339, seconds }. */
 export function expiresIn(ms: number): Record<string, string> {
-  return { [LABEL_EXPIRE]: new Date(Date.now() + ms).toISOString().replace(/\.\d{3}Z$/, 'Z') };
+  return { [LABEL_EXPIRE]: toRFC3339(Date.now() + ms) };
 }
 
 export interface Lease {

@@ -9,7 +9,7 @@ import { alreadyExists, invalidArgument, notFound, notImplemented } from '../err
 import * as filters from '../filters/index.js';
 import { validateLabels } from '../internal/fieldpaths.js';
 import type { Ctx } from '../internal/context.js';
-import { now } from '../internal/time.js';
+import { now, toRFC3339 } from '../internal/time.js';
 import type { Lease, LeaseManager, Resource } from '../leases/types.js';
 import { parseLabels, type MetadataDB } from './db.js';
 import { namespaceRequired } from './namespace.js';
@@ -130,6 +130,7 @@ function parseResource(r: Resource): { type: string; id: string } {
 }
 
 function randomLeaseId(): string {
-  const t = new Date().toISOString().replace(/[-:TZ.]/g, '');
+  const ms = Date.now();
+  const t = toRFC3339(ms).replace(/[-:TZ]/g, '') + String(ms % 1000).padStart(3, '0'); // YYYYMMDDhhmmssmmm
   return `${t}-${randomBytes(3).toString('hex')}`;
 }

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { native } from '../../src/internal/sys.js';
-import { now } from '../../src/internal/time.js';
+import { now, parseRFC3339, toRFC3339, toRFC3339Nano } from '../../src/internal/time.js';
 
 test('now(): the real-time clock at ns precision, strictly increasing', () => {
   const rt = native?.realtimeNs?.bind(native);
@@ -19,4 +19,17 @@ test('now(): the real-time clock at ns precision, strictly increasing', () => {
   }
   const ms = BigInt(Date.now()) * 1_000_000n;
   assert.ok(now() >= ms, 'never behind Date.now()');
+});
+
+test('toRFC3339 / toRFC3339Nano: the UTC getters give what toISOString gives, to the second and to the ns', () => {
+  const samples = [0, 1, 999, 1000, -1, -1001, 951782400000 /* 2000-02-29 */, Date.UTC(2026, 10, 23, 23, 59, 59, 999), Date.UTC(9999, 11, 31, 23, 59, 59), Date.UTC(10000, 0, 1), Date.UTC(-1, 0, 1)];
+  for (let i = 0; i < 2000; i++) samples.push(Math.floor(Math.random() * 4e12) - 1e12);
+  for (const ms of samples) {
+    const iso = new Date(ms).toISOString();
+    assert.equal(toRFC3339(ms), iso.replace(/\.\d{3}Z$/, 'Z'), String(ms));
+    const t = BigInt(ms) * 1_000_000n + 123_456n;
+    const nano = toRFC3339Nano(t);
+    assert.equal(nano, iso.replace(/\.(\d{3})Z$/, '.$1123456Z'), String(ms));
+    if (!/^[+-]/.test(nano)) assert.equal(parseRFC3339(nano), t, `round trip ${nano}`); // RFC 3339 has 4-digit years only
+  }
 });

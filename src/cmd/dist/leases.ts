@@ -1,7 +1,7 @@
 /** `dist leases …` (ctr leases). */
 import { Command } from 'commander';
 import { labelsColumn, parseDuration, parseLabelArgs, tabwrite } from '../../internal/format.js';
-import { toDate } from '../../internal/time.js';
+import { toDate, toRFC3339 } from '../../internal/time.js';
 import { expiresIn } from '../../leases/types.js';
 import { printJSON, withServices } from './context.js';
 
@@ -55,5 +55,5 @@ export function leasesCommand(): Command {
 }
 
 function rfc3339(d: Date): string {
-  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+  return toRFC3339(d.getTime());
 }
