@@ -26,7 +26,7 @@ DIST=bin/dist
 [ -f build/bin/dist.js ] || { echo "pull-rss: build/bin/dist.js missing: build first (npm run build)" >&2; exit 2; }
 W=$(mktemp -d "${TMPDIR:-/tmp}/dist-pull-rss.XXXXXX")
 source scripts/registry.sh
-cleanup() { stop_registry; umount -R "$W"/p/snapshots/*/snapshots/*/fs 2>/dev/null || true; rm -rf "$W"; }
+cleanup() { stop_registry; rm -rf "$W"; }
 trap cleanup EXIT
 start_registry "$W"
 

@@ -26,6 +26,7 @@ import { applyToMounts, directTarget } from '../diff/apply.js';
 import { LocalApplier } from '../diff/local.js';
 import type { Descriptor, Provider } from '../content/types.js';
 import { failedPrecondition, invalidArgument, isAlreadyExists, isCanceled, isNotFound } from '../errdefs/index.js';
+import { LABEL_REF_SNAPSHOT } from '../gc/index.js';
 import { chainIDs } from '../images/chainid.js';
 import { manifest as imageManifest } from '../images/helpers.js';
 import { readImageConfig } from '../images/manifest.js';
@@ -247,7 +248,7 @@ export async function unpackImage(svc: Services, ctx: Ctx, target: Descriptor, o
     }
     const top = chain[chain.length - 1] ?? '';
     if (top) {
-      const key = `containerd.io/gc.ref.snapshot.${opts.snapshotter}`;
+      const key = LABEL_REF_SNAPSHOT + opts.snapshotter;
       await svc.content.update(lctx, { digest: m.config.digest, labels: { [key]: top } }, [`labels.${key}`]);
     }
     return { chainID: top, applied, layers: m.layers.length };

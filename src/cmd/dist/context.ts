@@ -73,11 +73,10 @@ export function printEvent(v: Record<string, unknown>): void {
   process.stdout.write(JSON.stringify(v, (k, x) => (typeof x === 'bigint' ? (/At$/.test(k) ? toRFC3339Nano(x) : Number(x)) : x)) + '\n');
 }
 
-
-/** Prints one line `dist: <message>` (plus a hint) and exits non-zero. */
 /** The status of a process killed by SIGPIPE (128 + 13). */
 export const EXIT_SIGPIPE = 141;
 
+/** Prints one line `dist: <message>` (plus a hint) and exits non-zero. */
 export function fail(err: unknown, debug = false): never {
   const code = codeOf(err);
   let msg = err instanceof Error ? err.message : String(err);

@@ -12,6 +12,7 @@ import { exportRootfs } from '../../client/rootfs.js';
 import { invalidArgument, isAlreadyExists, isNotFound, withHint } from '../../errdefs/index.js';
 import { ensureDir } from '../../internal/dirs.js';
 import { expiresIn } from '../../leases/types.js';
+import { LABEL_REF_SNAPSHOT } from '../../gc/index.js';
 import { printEvent, printJSON, withServices } from './context.js';
 import { findName } from './images.js';
 import { addRemoteFlags, collect, withRegistry } from './remoteflags.js';
@@ -121,7 +122,7 @@ export function addImageMountCommands(images: Command): void {
         // unmount --rm deletes it. The image is unpacked first if need be.
         let lease: { id: string } | undefined;
         try {
-          lease = await svc.leases.create(ctx, { id: key, labels: { ...expiresIn(24 * 3600_000), [`containerd.io/gc.ref.snapshot.${snapshotter}`]: key } });
+          lease = await svc.leases.create(ctx, { id: key, labels: { ...expiresIn(24 * 3600_000), [LABEL_REF_SNAPSHOT + snapshotter]: key } });
         } catch (err) {
           if (!isAlreadyExists(err)) throw err;
         }

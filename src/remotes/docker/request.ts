@@ -260,12 +260,12 @@ export async function responseError(res: SendResponse, context?: string): Promis
     if (e) serverMessage = e;
   }
   const err = new RegistryError({ method: res.method, url: res.url, status: res.status, body, context: ctx, serverMessage });
-  if (res.status === 401) {
-    withHint(err, res.authorized
-      ? 'the registry refused these credentials: check --user or the entry in ~/.docker/config.json'
-      : 'the registry wants credentials: --user USER:PASS, or an entry in ~/.docker/config.json');
-  } else if (res.status === 403) {
-    withHint(err, res.authorized ? 'these credentials may not do this on that repository' : 'the registry wants credentials: --user USER:PASS, or an entry in ~/.docker/config.json');
+  if (res.status === 401 || res.status === 403) {
+    withHint(err, !res.authorized
+      ? 'the registry wants credentials: --user USER:PASS, or an entry in ~/.docker/config.json'
+      : res.status === 401
+        ? 'the registry refused these credentials: check --user or the entry in ~/.docker/config.json'
+        : 'these credentials may not do this on that repository');
   }
   return err;
 }
