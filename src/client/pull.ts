@@ -39,11 +39,15 @@ export async function pullImage(svc: Services, ctx: Ctx, ref: string, opts: Pull
       ingester: tee,
       onProgress: (ev) => {
         opts.onProgress?.(ev);
-        if ((ev.state === 'done' || ev.state === 'exists') && ev.ref.includes('sha256:')) waiter.committed(ev.ref.slice(ev.ref.indexOf('sha256:')));
+        if ((ev.state === 'done' || ev.state === 'exists') && ev.ref.includes('sha256:')) {
+          const digest = ev.ref.slice(ev.ref.indexOf('sha256:'));
+          waiter.committed(digest);
+          tee?.settle(digest);
+        }
       },
       onResolved: (d) => rootResolved(d),
     });
-    fetching.then(() => waiter.finish(), (err) => waiter.finish(err));
+    fetching.then(() => waiter.finish(), (err) => waiter.finish(err)).finally(() => tee?.end());
     const unpacking = opts.noUnpack
       ? Promise.resolve(undefined)
       : Promise.race([root, fetching.then((r) => r.image.target)]).then((target) =>
@@ -52,13 +56,7 @@ export async function pullImage(svc: Services, ctx: Ctx, ref: string, opts: Pull
             platform: platformMatcher(opts),
             onProgress: opts.onProgress,
             provider: waiter,
-            claimStream: tee
-              ? (d) => {
-                  const s = tee.claim(d.digest);
-                  tee.release(); // only the first layer is taken live
-                  return s;
-                }
-              : undefined,
+            claimStream: tee ? (d) => tee.claim(d.digest) : undefined, // only the first layer is taken live
           }),
         );
     unpacking.catch((err) => ac.abort(err));
@@ -66,7 +64,7 @@ export async function pullImage(svc: Services, ctx: Ctx, ref: string, opts: Pull
       const [fetched, unpack] = await Promise.all([fetching, unpacking]);
       return { ...fetched, unpack };
     } finally {
-      tee?.release();
+      tee?.end();
     }
   });
 }

@@ -103,8 +103,13 @@ class Tee {
 
 export class TeeingIngester implements Ingester, Pick<Manager, 'update'> {
   private readonly tees = new Map<string, Tee>();
-  /** After release(): downloads that start from now on are not copied. */
+  /** After release() or a claim: downloads that start from now on are not copied (but the claimed one's). */
   private released = false;
+  /** A claim made before its layer's download started. */
+  private pending?: { digest: string; resolve: (s: Readable | undefined) => void };
+  private ended = false;
+  /** Layers the fetch is done with (settle()). */
+  private readonly settled = new Set<string>();
 
   constructor(private readonly inner: Ingester & Pick<Manager, 'update'>) {}
 
@@ -112,15 +117,33 @@ export class TeeingIngester implements Ingester, Pick<Manager, 'update'> {
     return this.inner.update(ctx, info, fieldpaths);
   }
 
-  /** The live copy of a layer download starting at byte 0, or undefined. */
-  claim(digest: string): Readable | undefined {
-    return this.tees.get(digest)?.claim();
+  /**
+   * The live copy of the layer `digest`, the one copy taken: the others are
+   * dropped (release()). Should that download not have started yet, it
+   * resolves when it starts, or with undefined once it cannot come live
+   * (settle(digest), end(), or a download resumed past byte 0).
+   */
+  claim(digest: string): Promise<Readable | undefined> {
+    this.pending?.resolve(undefined);
+    this.pending = undefined;
+    const tee = this.tees.get(digest);
+    const stream = tee?.claim();
+    this.release();
+    if (tee) return Promise.resolve(stream);
+    if (this.ended || this.settled.has(digest)) return Promise.resolve(undefined);
+    return new Promise((resolve) => (this.pending = { digest, resolve }));
+  }
+
+  /** The fetch is done with `digest` (committed, or present already): a claim still waiting for it gets undefined. */
+  settle(digest: string): void {
+    this.settled.add(digest);
+    if (this.pending?.digest === digest) this.answer(undefined);
   }
 
   /**
-   * Drops every unclaimed copy, and copies no download that starts later:
-   * the unpacker has taken what it needs. (A later copy nobody claims would
-   * hold its download for DECIDE_MS once past MAX_UNCLAIMED.)
+   * Drops every unclaimed copy, and copies no download that starts later
+   * but a pending claim's. (A copy nobody claims would hold its download
+   * for DECIDE_MS once past MAX_UNCLAIMED.)
    */
   release(): void {
     this.released = true;
@@ -132,15 +155,33 @@ export class TeeingIngester implements Ingester, Pick<Manager, 'update'> {
     }
   }
 
+  /** The fetch ended: release(), and claims (pending or later) of a download not started get undefined. */
+  end(): void {
+    this.ended = true;
+    this.release();
+    this.answer(undefined);
+  }
+
   async writer(ctx: Ctx, opts: WriterOpts): Promise<Writer> {
     const w = await this.inner.writer(ctx, opts);
     const desc = opts.desc;
-    if (this.released || !desc?.digest || !desc.mediaType || !isLayer(desc.mediaType) || this.tees.has(desc.digest)) return w;
-    if ((await w.status()).offset !== 0) return w;
+    if (!desc?.digest || !desc.mediaType || !isLayer(desc.mediaType) || this.tees.has(desc.digest)) return w;
     const digest = desc.digest;
+    // not copied: a claim of it (now or later) gets undefined
+    if ((this.released && this.pending?.digest !== digest) || (await w.status()).offset !== 0) {
+      this.settle(digest);
+      return w;
+    }
     const tee = new Tee(() => this.tees.get(digest) === tee && this.tees.delete(digest));
     this.tees.set(digest, tee);
+    if (this.pending?.digest === digest) this.answer(tee.claim());
     return new TeeWriter(w, tee);
+  }
+
+  private answer(s: Readable | undefined): void {
+    const p = this.pending;
+    this.pending = undefined;
+    p?.resolve(s);
   }
 }
 

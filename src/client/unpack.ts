@@ -48,9 +48,10 @@ export interface UnpackOptions {
   /**
    * The bytes of a layer while it downloads (a pull's TeeingIngester), to
    * unpack the first layer during its download on this machine. Only valid
-   * when layers are applied locally (embedded services).
+   * when layers are applied locally (embedded services). Resolves once the
+   * download started, or with undefined when it will not come live.
    */
-  claimStream?: (desc: Descriptor) => Readable | undefined;
+  claimStream?: (desc: Descriptor) => Promise<Readable | undefined>;
   /**
    * Apply overlay layers side by side through staging snapshots (default:
    * when layers are applied on this machine into `overlayfs`).
@@ -276,11 +277,11 @@ async function moveEntries(from: string, to: string): Promise<void> {
  * (digest verified), checks the diffID and commits the snapshot; it answers
  * false when the live copy was not available or broke (nothing left behind).
  */
-function startEarly(ctx: Ctx, sn: Snapshotter, layer: Descriptor, claim: (d: Descriptor) => Readable | undefined) {
+function startEarly(ctx: Ctx, sn: Snapshotter, layer: Descriptor, claim: (d: Descriptor) => Promise<Readable | undefined>) {
   const key = `extract-${randomBytes(6).toString('base64url')} early`;
   let prepared = false;
   const run = (async () => {
-    const stream = claim(layer);
+    const stream = await claim(layer);
     if (!stream) return undefined;
     const mounts = await sn.prepare(ctx, key);
     prepared = true;

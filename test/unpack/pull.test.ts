@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { pullImage } from '../../src/client/pull.js';
 import { exportRootfs } from '../../src/client/rootfs.js';
 import { platformMatcher } from '../../src/client/fetch.js';
@@ -265,6 +266,82 @@ for (const sn of SNAPSHOTTERS) {
     const other = SNAPSHOTTERS.find((s) => s !== sn)!;
     const chk2 = await dist(['--root', root, '--json', 'images', 'check', '--snapshotter', other]);
     assert.equal(JSON.parse(chk2.stdout)[0].unpacked, false);
+  });
+}
+
+/**
+ * A resolver whose fetcher holds the download of `digest` after `after`
+ * bytes until `release()` resolves (or `ms` pass: then it answers false).
+ */
+function holding(r: Resolver, digest: string, after: number, release: () => Promise<boolean>): { resolver: Resolver; released: Promise<boolean> } {
+  let done: (v: boolean) => void = () => undefined;
+  const released = new Promise<boolean>((res) => (done = res));
+  return {
+    released,
+    resolver: {
+      resolve: (c, ref) => r.resolve(c, ref),
+      pusher: (c, ref) => r.pusher(c, ref),
+      fetcher: async (c, ref): Promise<Fetcher> => {
+        const f = await r.fetcher(c, ref);
+        return {
+          fetch: async (c2, desc, o) => {
+            const body = await f.fetch(c2, desc, o);
+            if (desc.digest !== digest) return body;
+            async function* held() {
+              let n = 0;
+              let waited = false;
+              for await (const chunk of body as AsyncIterable<Buffer>) {
+                if (!waited && n + chunk.length > after) {
+                  yield chunk.subarray(0, after - n);
+                  waited = true;
+                  done(await release());
+                  yield chunk.subarray(after - n);
+                } else yield chunk;
+                n += chunk.length;
+              }
+            }
+            return Readable.from(held(), { objectMode: false });
+          },
+        };
+      },
+    },
+  };
+}
+
+/** Polls until some file under dir is named `name` (true), or ms pass (false). */
+async function appears(dir: string, name: string, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    const found = (await readdir(dir, { recursive: true }).catch(() => [] as string[])).some((p) => p.endsWith(`/fs/${name}`) || p.endsWith(`/${name}`));
+    if (found) return true;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return false;
+}
+
+for (const sn of SNAPSHOTTERS) {
+  test(`pull: the first layer unpacks while it downloads (${sn})`, { skip }, async () => {
+    // small files first (more than one executor batch), then incompressible
+    // data: the download is held in that data until the small files are on disk
+    const smalls = Array.from({ length: 80 }, (_, i) => file(`early/f${String(i).padStart(3, '0')}`, `${i}\n`));
+    const l0 = await layerOf([...smalls, file('late.bin', randomBytes(6 << 20))], 'gzip');
+    const l1 = await layerOf([file('top.txt', 'top\n')], 'gzip');
+    const img = imageOf([l0, l1]);
+    await pushBlobs(ctx, await resolver.pusher(ctx, `${reg.host}/live:v1`), img.blobs);
+    const { root, svc } = await freshRoot();
+    try {
+      const h = holding(resolver, l0.desc.digest, 3 << 20, () => appears(root, 'early/f079', 10_000));
+      const r = await pullImage(svc, ctx, `${reg.host}/live:v1`, { resolver: h.resolver, snapshotter: sn });
+      assert.equal(await h.released, true, 'files of the first layer were on disk while its download was held');
+      const chain = chainIDs([l0.diffID, l1.diffID]);
+      assert.deepEqual(r.unpack, { chainID: chain[1], applied: 2, layers: 2 });
+      const tree = await snapshotOracle(svc, sn, chain[1]);
+      assert.match(tree, /^late\.bin\tfile\t.*size=6291456\t/m);
+      assert.match(tree, /^top\.txt\tfile\t/m);
+      assert.deepEqual((await snapshots(svc, sn)).map((i) => [i.name, i.kind]).sort(), chain.map((c) => [c, 'committed']).sort());
+    } finally {
+      await svc.close();
+    }
   });
 }
 
